@@ -1,0 +1,1 @@
+"""DMCA's built-in behaviour, registered through the same hooks as any third-party plugin."""

@@ -1,0 +1,46 @@
+"""Exceptions that the CLI turns into one-line messages and exit codes."""
+
+from __future__ import annotations
+
+
+class DmcaError(Exception):
+    """Base of every error DMCA reports to the user as one line."""
+
+    exit_code = 1
+
+
+class UsageError(DmcaError):
+    """Bad input: a config key, a CSV column, a command-line value. Exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A config file that cannot be used; the message names the file and key path."""
+
+
+class DataError(UsageError):
+    """User data (CSV, Parquet) that cannot be used; the message names the column and row."""
+
+
+class PluginError(DmcaError):
+    """A plugin failed to load (strict mode) or a requested plugin is not installed."""
+
+    exit_code = 2
+
+
+class LegacyMetricError(DmcaError):
+    """Raised by the legacy FTI/λ names: DMCA never computes FTI or λ, SIDRCE does."""
+
+
+class TelemetryRejected(DmcaError):
+    """A telemetry line that is skipped, with the contract's reason code.
+
+    Reason codes: ``not_json``, ``schema``, ``tampered``, ``unknown_kid``, ``missing_seq``,
+    ``truncated``, ``unexpected_plaintext``, ``no_key``.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,1 @@
+"""DMCA plugin aes_gcm."""

@@ -1,0 +1,1 @@
+"""Hook implementations of the aes_gcm plugin."""

@@ -1,0 +1,1 @@
+"""DMCA plugin causal_fallback."""

@@ -1,0 +1,1 @@
+"""DMCA plugin pyscf_materials."""

@@ -1,0 +1,79 @@
+"""Shared fixtures.
+
+Entry-point loading is off in tests (``DMCA_NO_ENTRYPOINTS=1``): a test that needs a plugin
+registers it in-process with ``use_plugin`` and it is unregistered afterwards. Tests that need an
+optional plugin carry its marker (``full``, ``pyscf``, ``aes``); they are skipped when the plugin's
+libraries are absent, unless ``DMCA_REQUIRE_PLUGINS`` names the marker (tox's ``full`` env does),
+in which case a missing library is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+import pytest
+
+os.environ["DMCA_NO_ENTRYPOINTS"] = "1"
+
+# marker -> modules that must import for the tests to run
+_REQUIRES = {
+    "full": ("dmca_causal_full", "causallearn", "dowhy"),
+    "pyscf": ("dmca_pyscf_materials", "pyscf"),
+    "aes": ("dmca_aes_gcm", "cryptography"),
+}
+
+
+def _missing(modules: tuple[str, ...]) -> str | None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            return f"{name} not installed ({exc})"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    required = {m.strip() for m in os.environ.get("DMCA_REQUIRE_PLUGINS", "").split(",") if m.strip()}
+    status = {marker: _missing(mods) for marker, mods in _REQUIRES.items()}
+    for marker in required:
+        if marker in status and status[marker]:
+            raise pytest.UsageError(f"DMCA_REQUIRE_PLUGINS names {marker!r} but {status[marker]}")
+    for item in items:
+        for marker, why in status.items():
+            if why and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=why))
+
+
+@pytest.fixture
+def use_plugin() -> Iterator[Callable[[ModuleType | object], object]]:
+    """Register plugins in-process for one test; they are unregistered in ``finally``."""
+    from dmca_core.plugins import pm, setup
+
+    setup()
+    added: list[object] = []
+
+    def register(plugin: ModuleType | object) -> object:
+        if pm.is_registered(plugin):
+            return plugin
+        pm.register(plugin)
+        added.append(plugin)
+        return plugin
+
+    try:
+        yield register
+    finally:
+        for plugin in added:
+            pm.unregister(plugin)
+
+
+@pytest.fixture
+def fallback(use_plugin):
+    """The fallback estimator, registered for the test."""
+    mod = importlib.import_module("dmca_causal_fallback.plugin")
+    use_plugin(mod)
+    from dmca_core.plugins import get_estimator
+
+    return get_estimator("fallback")
