@@ -133,7 +133,9 @@ class Encryptor(Protocol):
 
     name: str
 
-    def writer(self, mode: Literal["line", "batch"], *, gzip: bool, environ: Mapping[str, str]) -> EnvelopeWriter: ...
+    def writer(
+        self, mode: Literal["line", "batch"], *, gzip: bool, environ: Mapping[str, str]
+    ) -> EnvelopeWriter: ...
 
     def reader(self, *, environ: Mapping[str, str]) -> EnvelopeReader: ...
 

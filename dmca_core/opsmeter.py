@@ -6,11 +6,10 @@ invented: a step with no fits reports qps 0.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import attrs
@@ -39,10 +38,8 @@ def _rss_peak_bytes() -> int:
 
 def _reset_rss_peak() -> None:
     # Linux lets a process reset its own high-water mark, so the peak is the step's own
-    try:
+    with suppress(OSError):
         _CLEAR_REFS.write_text("5")
-    except OSError:
-        pass
 
 
 @attrs.define
@@ -96,7 +93,3 @@ def measure_step(meter: FitMeter) -> Iterator[list[StepUsage]]:
         qps = fits / wall if wall > 0 else 0.0
         p95 = float(np.percentile(lat, 95) * 1000.0) if fits else 0.0
         out.append(StepUsage(wall, cpu, _rss_peak_bytes(), fits, qps, p95))
-
-
-def process_id() -> int:
-    return os.getpid()

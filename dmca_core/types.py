@@ -211,7 +211,9 @@ class Graph:
         return {"nodes": list(self.nodes), "edges": edges}
 
     def __str__(self) -> str:
-        parts = [f"{e['source']}{'->' if e['directed'] else '--'}{e['target']}" for e in self.to_json()["edges"]]
+        parts = [
+            f"{e['source']}{'->' if e['directed'] else '--'}{e['target']}" for e in self.to_json()["edges"]
+        ]
         return ",".join(parts)
 
 

@@ -1,0 +1,301 @@
+"""The ``dmca`` command line.
+
+Exit codes: 0 success, 1 a study failed (the others still ran), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import __version__, plugins
+from .errors import DmcaError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep it to one line
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _warning_line(message: Any, category: Any, filename: str, lineno: int, line: str | None = None) -> str:
+    return f"{message}\n"
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Any:
+    """A rich progress bar on a terminal; nothing when piped or quiet."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=None,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _want_progress(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+# --- run ----------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .runner import run_experiment
+
+    cfg = load_config(args.config)
+    with _progress(_want_progress(args), "studies") as progress:
+        summary = run_experiment(
+            cfg,
+            config_path=str(args.config),
+            out_dir=Path(args.out) if args.out else None,
+            estimator=args.estimator,
+            executor=args.executor,
+            workers=args.workers,
+            progress=progress,
+        )
+    failed = summary.failed
+    if not args.quiet:
+        ok = len(summary.outcomes) - len(failed)
+        print(
+            f"{ok}/{len(summary.outcomes)} steps ok with estimator {summary.estimator}; "
+            f"results in {summary.out_dir}/ (results.json, summary.md, forest.png); "
+            f"telemetry appended to {summary.telemetry_path}"
+        )
+    for o in failed:
+        r = o.result
+        print(f"dmca: study {r['study']} step {r['step']} failed: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# --- estimate / discover -------------------------------------------------------------------------
+
+
+def _csv_study(args: argparse.Namespace, graph: str | list[str]) -> Any:
+    from .config import Intervention, StudyConfig
+
+    return StudyConfig(
+        domain="csv",
+        hypothesis="-",
+        name=Path(args.data).name,
+        treatment=args.treatment,
+        outcome=args.outcome,
+        params={"path": str(args.data)},
+        intervention=Intervention(args.t0, args.t1),
+        graph=graph,
+        alpha=args.alpha,
+    )
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from .config import CostModel
+    from .runner import StepTask, preflight_study, run_step
+
+    if args.graph and args.discover:
+        raise UsageError("--graph and --discover exclude each other")
+    if not args.graph and not args.discover:
+        raise UsageError("give the causal graph with --graph 'A->B,B->C' or ask for --discover")
+    if args.t0 == args.t1:
+        raise UsageError("--t0 and --t1 must differ")
+    study = _csv_study(args, "discover" if args.discover else args.graph)
+    preflight_study(study, args.estimator, seed=args.seed, where="--data")
+    outcome = run_step(StepTask(0, 0, study, 1, args.seed, args.estimator, CostModel(), "estimate"))
+    if outcome.error is not None:
+        raise DmcaError(outcome.error)
+    result = {k: v for k, v in outcome.result.items() if k not in ("study", "domain", "hypothesis", "step")}
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        r = result
+        print(
+            f"effect of {r['treatment']} on {r['outcome']} (do {r['t1']:g} vs {r['t0']:g}): "
+            f"{r['causal_effect']:.6g}  95% CI [{r['ci_low']:.6g}, {r['ci_high']:.6g}]"
+            f"{'  (ambiguous)' if r['ambiguous'] else ''}\n"
+            f"adjustment set: {', '.join(r['adjustment_set']) or '(none)'}; reliability {r['reliability_score']:.2f}; "
+            f"SR9 {r['SR9']:.3f}; DI2 {r['DI2']:.3f}; estimator {r['estimator']}"
+        )
+    return 0
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    plugins.setup()
+    domain = plugins.get_domain("csv")
+    estimator = plugins.get_estimator(args.estimator)
+    data = domain.load("-", 0, 0, {"path": str(args.data)})
+    graph = estimator.discover(data.table, args.alpha)
+    out = graph.to_json()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(str(graph) or "(no edges)")
+    return 0
+
+
+# --- plugins ---------------------------------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # errors are listed below, not warned about twice
+        infos = plugins.plugin_infos()
+    if not args.all:
+        infos = [i for i in infos if not i.builtin]
+    if args.hook:
+        infos = [i for i in infos if args.hook in i.hooks]
+    errors = plugins.load_errors
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "plugins": [
+                        {
+                            "name": i.name,
+                            "distribution": i.distribution,
+                            "version": i.version,
+                            "hooks": i.hooks,
+                        }
+                        for i in infos
+                    ],
+                    "errors": [
+                        {
+                            "name": e.name,
+                            "distribution": e.distribution,
+                            "version": e.version,
+                            "error": e.error,
+                        }
+                        for e in errors
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    if not infos:
+        print("no plugins" + ("" if args.all else " (add --all for the built-in ones)"))
+    for i in infos:
+        print(f"{i.name}  ({i.distribution} {i.version})")
+        print(f"    hooks: {', '.join(i.hooks) or '-'}")
+    for e in errors:
+        print(f"{e.name}  ({e.distribution} {e.version})  FAILED TO LOAD: {e.error}")
+    return 0
+
+
+# --- migrate-check -----------------------------------------------------------------------------------
+
+
+def cmd_migrate_check(args: argparse.Namespace) -> int:
+    from .migrate import check_paths
+
+    findings, problems = check_paths([Path(p) for p in args.paths])
+    for f in findings:
+        print(f)
+    for p in problems:
+        print(f"dmca: {p}", file=sys.stderr)
+    if problems and not findings:
+        return 2
+    if findings:
+        print(
+            f"{len(findings)} legacy FTI/λ use(s): DMCA never computes FTI or λ, SIDRCE does.",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.quiet:
+        print("no legacy FTI/λ use found")
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------------
+
+
+def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="dmca", description="DMCA, the Dark Matter Causal Analyzer.")
+    parser.add_argument("--version", action="version", version=f"dmca {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run the studies of an experiment config")
+    p.add_argument("config", help="experiment YAML, e.g. config/experiment.yaml")
+    p.add_argument("--out", help="results folder (default: the config's output, 'results')")
+    p.add_argument("--estimator", help="estimator plugin name or 'auto' (default: the config's)")
+    p.add_argument("--executor", help="executor plugin name (default: the config's, 'local')")
+    p.add_argument("--workers", type=int, help="worker processes (default: the config's, else one per CPU)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary line")
+    p.set_defaults(func=cmd_run)
+
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", required=True, help="CSV file (Parquet when pyarrow is installed)")
+        p.add_argument("--alpha", type=float, default=0.01, help="PC significance level (default 0.01)")
+        p.add_argument("--estimator", default="auto", help="estimator plugin name or 'auto'")
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("estimate", help="estimate one causal effect on your own data")
+    data_args(p)
+    p.add_argument("--treatment", required=True)
+    p.add_argument("--outcome", required=True)
+    p.add_argument("--graph", help="edges, e.g. 'Z->T,Z->Y,T->Y'")
+    p.add_argument("--discover", action="store_true", help="discover the graph with PC")
+    p.add_argument("--t0", type=float, default=0.0, help="control value of the treatment (default 0)")
+    p.add_argument("--t1", type=float, default=1.0, help="treated value of the treatment (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("discover", help="discover a causal graph (CPDAG) from your own data with PC")
+    data_args(p)
+    p.set_defaults(func=cmd_discover)
+
+    p = sub.add_parser("plugins", help="list installed plugins, their hooks and load errors")
+    p.add_argument("--all", action="store_true", help="include DMCA's built-in plugins")
+    p.add_argument("--hook", help="only plugins implementing this hook")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("migrate-check", help="find legacy FTI/λ code (DMCA never computes them)")
+    p.add_argument("paths", nargs="+", help="Python files or folders")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_migrate_check)
+
+    for name, command in (extra or {}).items():
+        if name in sub.choices:
+            continue  # built-in commands cannot be shadowed
+        p = sub.add_parser(name, help=command.help)
+        command.configure(p)
+        p.set_defaults(func=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _warning_line  # type: ignore[assignment]
+    run: Callable[[argparse.Namespace], int]
+    try:
+        extra = plugins.commands()
+        args = build_parser(extra).parse_args(argv)
+        run = args.func
+        return int(run(args) or 0)
+    except DmcaError as exc:
+        print(f"dmca: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dmca: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""``config/experiment.yaml``: attrs classes, structured by cattrs, with one-line errors.
+
+A bad file is reported as ``FILE:LINE: key.path: problem`` (``studies[1].treatment: required``,
+``telemetry.batch.max_records: expected int, got 'ten'``); unknown keys get a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+import yaml
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from .errors import ConfigError
+
+
+@attrs.define
+class BatchConfig:
+    max_records: int = 100
+    max_seconds: float = 5.0
+
+
+@attrs.define
+class TelemetryConfig:
+    sink: str = "jsonl"
+    path: str = "ops_telemetry.jsonl"
+    batch: BatchConfig = attrs.field(factory=BatchConfig)
+    gzip: bool = False
+    encryption: Literal["none", "line", "batch"] = "none"
+    fsync: bool = False
+
+
+@attrs.define
+class ExecutorConfig:
+    name: str = "local"
+    workers: int | None = None  # None: one per CPU
+    address: str | None = None
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class CostModel:
+    """Prices that turn measured CPU time and memory into ``infra_cost_usd``."""
+
+    usd_per_cpu_hour: float = 0.048
+    usd_per_gb_hour: float = 0.006
+
+
+@attrs.define
+class Intervention:
+    t0: float = 0.0
+    t1: float = 1.0
+
+
+@attrs.define
+class StudyConfig:
+    domain: str
+    treatment: str
+    outcome: str
+    hypothesis: str = "-"
+    name: str | None = None
+    rows: int = 2000
+    params: dict[str, Any] = attrs.field(factory=dict)
+    intervention: Intervention = attrs.field(factory=Intervention)
+    # "truth": the domain's true DAG; "discover": PC; otherwise edges "A->B,B->C"
+    graph: str | list[str] = "truth"
+    alpha: float = 0.01
+    steps: int = 1
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.domain}/{self.hypothesis}"
+
+
+@attrs.define
+class ExperimentConfig:
+    experiment: str = "dmca"
+    seed: int = 0
+    estimator: str = "auto"
+    output: str = "results"
+    executor: ExecutorConfig = attrs.field(factory=ExecutorConfig)
+    telemetry: TelemetryConfig = attrs.field(factory=TelemetryConfig)
+    cost_model: CostModel = attrs.field(factory=CostModel)
+    studies: list[StudyConfig] = attrs.field(factory=list)
+
+
+# --- strict scalars: YAML's "ten" must not become an int, nor 1.5 silently become 1 --------------
+
+
+def _describe(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
+
+
+def _int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected int, got {_describe(value)}")
+    return value
+
+
+def _float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected number, got {_describe(value)}")
+    return float(value)
+
+
+def _bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {_describe(value)}")
+    return value
+
+
+def _graph(value: Any, _: type) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise TypeError(f"expected 'truth', 'discover' or edges like 'A->B,B->C', got {_describe(value)}")
+
+
+def _optional_int(value: Any, _: type) -> int | None:
+    return None if value is None else _int(value, int)
+
+
+def _optional_str(value: Any, _: type) -> str | None:
+    return None if value is None else _str(value, str)
+
+
+def _mapping(value: Any, _: type) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a mapping, got {_describe(value)}")
+    return dict(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(int, _int)
+    conv.register_structure_hook(float, _float)
+    conv.register_structure_hook(bool, _bool)
+    conv.register_structure_hook(str, _str)
+    # unions and generics are not classes: dispatch on equality instead
+    special = {
+        int | None: _optional_int,
+        str | None: _optional_str,
+        str | list[str]: _graph,
+        dict[str, Any]: _mapping,
+        Literal["none", "line", "batch"]: lambda v, _: _choice(v, ("none", "line", "batch")),
+    }
+    for typ, hook in special.items():
+        conv.register_structure_hook_func(lambda t, typ=typ: t == typ, hook)
+    return conv
+
+
+def _choice(value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise TypeError(f"expected one of {', '.join(choices)}, got {_describe(value)}")
+    return value
+
+
+converter = _make_converter()
+
+
+# --- error messages ---------------------------------------------------------------------------
+
+
+def _fields_of(cls: type | None) -> list[str]:
+    return [f.name for f in attrs.fields(cls)] if cls is not None and attrs.has(cls) else []
+
+
+def _walk(exc: BaseException, path: str, cls: type | None) -> Iterator[tuple[str, str]]:
+    """Yield ``(key path, problem)`` for each leaf of a cattrs validation error tree."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        valid = _fields_of(exc.cl)
+        for key in sorted(exc.extra_fields):
+            near = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(valid)}"
+            yield (f"{path}.{key}" if path else key), f"unknown key{hint}"
+        return
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        for sub in without:
+            yield from _walk(sub, path, cls)
+        for sub, note in with_notes:
+            name = getattr(note, "name", "?")
+            sub_path = f"{path}.{name}" if path else name
+            if isinstance(sub, KeyError):
+                yield sub_path, "required"
+            else:
+                yield from _walk(sub, sub_path, getattr(note, "type", None))
+        return
+    if isinstance(exc, IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        for sub in without:
+            yield from _walk(sub, path, None)
+        for sub, note in with_notes:
+            yield from _walk(sub, f"{path}[{getattr(note, 'index', '?')}]", None)
+        return
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            yield from _walk(sub, path, cls)
+        return
+    yield path or "(top level)", str(exc) or type(exc).__name__
+
+
+def _line_index(node: yaml.Node, path: str = "") -> Iterator[tuple[str, int]]:
+    """Map each key path of a composed YAML document to its 1-based line."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            sub = f"{path}.{key}" if path else key
+            yield sub, key_node.start_mark.line + 1
+            yield from _line_index(value_node, sub)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            sub = f"{path}[{i}]"
+            yield sub, item.start_mark.line + 1
+            yield from _line_index(item, sub)
+
+
+def _line_for(lines: Mapping[str, int], path: str) -> int | None:
+    # a missing key has no line of its own: point at the closest enclosing one that exists
+    while path:
+        if path in lines:
+            return lines[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return None
+
+
+def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
+    """Parse and structure a config; raise :class:`ConfigError` with one line on any problem."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{line}: YAML syntax error: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: YAML error: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        cfg = converter.structure(data, ExperimentConfig)
+    except Exception as exc:  # cattrs raises exception groups; turn the first leaf into one line
+        problems = list(_walk(exc, "", ExperimentConfig))
+        lines = dict(_line_index(node)) if node is not None else {}
+        path, problem = problems[0] if problems else ("(top level)", str(exc))
+        line = _line_for(lines, path)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        where = f"{source}:{line}" if line else source
+        raise ConfigError(f"{where}: {path}: {problem}{more}") from None
+    _check_values(cfg, source)
+    return cfg
+
+
+def _check_values(cfg: ExperimentConfig, source: str) -> None:
+    def bad(path: str, problem: str) -> ConfigError:
+        return ConfigError(f"{source}: {path}: {problem}")
+
+    if not cfg.studies:
+        raise bad("studies", "at least one study is required")
+    if cfg.telemetry.batch.max_records < 1:
+        raise bad("telemetry.batch.max_records", "must be at least 1")
+    if cfg.telemetry.batch.max_seconds <= 0:
+        raise bad("telemetry.batch.max_seconds", "must be positive")
+    if cfg.executor.workers is not None and cfg.executor.workers < 1:
+        raise bad("executor.workers", "must be at least 1")
+    for name in ("usd_per_cpu_hour", "usd_per_gb_hour"):
+        if getattr(cfg.cost_model, name) < 0:
+            raise bad(f"cost_model.{name}", "must not be negative")
+    for i, st in enumerate(cfg.studies):
+        if st.rows < 3:
+            raise bad(f"studies[{i}].rows", "must be at least 3")
+        if st.steps < 1:
+            raise bad(f"studies[{i}].steps", "must be at least 1")
+        if not 0 < st.alpha < 1:
+            raise bad(f"studies[{i}].alpha", "must lie strictly between 0 and 1")
+        if st.intervention.t0 == st.intervention.t1:
+            raise bad(f"studies[{i}].intervention", "t0 and t1 must differ")
+        if st.treatment == st.outcome:
+            raise bad(f"studies[{i}].outcome", "must differ from the treatment")
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config(text, str(path))

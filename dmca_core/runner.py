@@ -1,0 +1,320 @@
+"""``dmca run``: every study × step through the executor, one telemetry record per step.
+
+The driver checks everything it can before anything is written (plugins, domains, hypotheses,
+variables, encryption), then fans the steps out to the executor. Workers return their results and
+telemetry records; the driver alone writes telemetry, so batching and encryption sequence numbers
+hold whatever the executor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from . import plugins
+from .config import CostModel, ExperimentConfig, StudyConfig
+from .errors import DmcaError, UsageError
+from .opsmeter import FitMeter, measure_step
+from .types import DomainData, Graph
+
+SCHEMA_VERSION = 1
+
+
+@attrs.frozen
+class StepTask:
+    """One study step, small and picklable: what a worker needs to run it."""
+
+    index: int
+    study_index: int
+    study: StudyConfig
+    step: int
+    seed: int
+    estimator: str
+    cost_model: CostModel
+    run_id: str
+
+
+@attrs.define
+class StepOutcome:
+    index: int
+    result: dict[str, Any]
+    telemetry: dict[str, Any]
+    error: str | None = None
+
+
+def step_seed(seed: int, study_index: int, step: int) -> int:
+    """A seed per (experiment seed, study, step), independent of how steps are scheduled."""
+    return int(np.random.SeedSequence([seed, study_index, step]).generate_state(1)[0])
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def intervention_label(study: StudyConfig) -> str:
+    iv = study.intervention
+    return f"do({study.treatment}={iv.t1:g} vs {iv.t0:g})"
+
+
+def resolve_graph(spec: str | list[str], data: DomainData, where: str) -> Graph | None:
+    """The study's graph: the domain's true DAG, ``None`` (discover), or the user's edges."""
+    if spec == "discover":
+        return None
+    if spec == "truth":
+        if data.true_graph is None:
+            raise UsageError(f"{where}.graph: this domain has no true graph; give edges or 'discover'")
+        return data.true_graph
+    try:
+        return Graph.parse(spec, nodes=data.table.names)
+    except ValueError as exc:
+        raise UsageError(f"{where}.graph: {exc}") from None
+
+
+def _finite(x: Any) -> Any:
+    """JSON has no NaN or infinity: report them as null."""
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def run_step(task: StepTask) -> StepOutcome:
+    """Run one study step; failures are returned, not raised, so the other steps go on."""
+    from .study import run_study
+
+    study = task.study
+    where = f"studies[{task.study_index}]"
+    row: dict[str, Any] = {
+        "study": study.label,
+        "domain": study.domain,
+        "hypothesis": study.hypothesis,
+        "step": task.step,
+        "seed": task.seed,
+        "intervention": {
+            "treatment": study.treatment,
+            "t0": study.intervention.t0,
+            "t1": study.intervention.t1,
+        },
+    }
+    meter = FitMeter()
+    error = None
+    result = truth = None
+    estimator_name = task.estimator
+    with measure_step(meter) as usage:
+        try:
+            plugins.setup()
+            domain = plugins.get_domain(study.domain)
+            estimator = plugins.get_estimator(task.estimator)
+            estimator_name = estimator.name
+            data = domain.load(study.hypothesis, study.rows, task.seed, study.params)
+            graph = resolve_graph(study.graph, data, where)
+            result = run_study(
+                data.table,
+                treatment=study.treatment,
+                outcome=study.outcome,
+                t0=study.intervention.t0,
+                t1=study.intervention.t1,
+                graph=graph,
+                alpha=study.alpha,
+                estimator=estimator,
+                seed=task.seed,
+                meter=meter,
+            )
+            truth = data.truth(study.treatment, study.outcome, study.intervention.t0, study.intervention.t1)
+        except DmcaError as exc:
+            error = str(exc)
+        except Exception as exc:  # a study that raises is reported as failed; the run goes on
+            error = f"{type(exc).__name__}: {exc}"
+            if os.environ.get("DMCA_DEBUG"):
+                traceback.print_exc()
+    ops = usage[0]
+    cost = ops.cost_usd(task.cost_model.usd_per_cpu_hour, task.cost_model.usd_per_gb_hour)
+    row["estimator"] = estimator_name
+    if error is None and result is not None:
+        row["status"] = "ok"
+        row.update(result.to_json())
+        if truth is not None:
+            row["truth"] = {"effect": truth.effect, "mc_se": truth.mc_se, "draws": truth.draws}
+            row["truth_in_ci"] = bool(result.ci_low <= truth.effect <= result.ci_high)
+    else:
+        row["status"] = "failed"
+        row["error"] = error
+    row["ops"] = {
+        "wall_seconds": ops.wall_seconds,
+        "cpu_seconds": ops.cpu_seconds,
+        "peak_mem_mb": ops.peak_mem_bytes / 2**20,
+        "fits": ops.fits,
+        "qps": ops.qps,
+        "latency_p95_ms": ops.latency_p95_ms,
+        "infra_cost_usd": cost,
+    }
+    record: dict[str, Any] = {
+        "domain": study.domain,
+        "hypothesis": study.hypothesis,
+        "step": task.step,
+        "intervention": intervention_label(study),
+        "infra_cost_usd": cost,
+        "qps": ops.qps,
+        "latency_p95_ms": ops.latency_p95_ms,
+        "ts": utc_now(),
+        "run_id": task.run_id,
+        "schema_version": SCHEMA_VERSION,
+        "estimator": estimator_name,
+        "cpu_seconds": ops.cpu_seconds,
+        "wall_seconds": ops.wall_seconds,
+        "peak_mem_mb": ops.peak_mem_bytes / 2**20,
+        "fits": ops.fits,
+    }
+    if result is not None and error is None:
+        for key in ("causal_effect", "ci_low", "ci_high", "reliability_score", "SR9", "DI2"):
+            record[key] = getattr(result, key)
+    record = {k: _finite(v) for k, v in record.items() if _finite(v) is not None}
+    return StepOutcome(task.index, {k: _finite(v) for k, v in row.items()}, record, error)
+
+
+def _check_variables(study: StudyConfig, valid: tuple[str, ...], where: str) -> None:
+    for key in ("treatment", "outcome"):
+        name = getattr(study, key)
+        if name not in valid:
+            raise UsageError(f"{where}.{key}: unknown variable {name!r}; valid: {', '.join(valid)}")
+
+
+def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str) -> None:
+    """Check one study's plugins, hypothesis, variables and graph before it runs."""
+    plugins.setup()
+    plugins.get_estimator(estimator)
+    try:
+        domain = plugins.get_domain(study.domain)
+    except DmcaError as exc:
+        raise UsageError(f"{where}.domain: {exc}") from None
+    hyps = tuple(domain.hypotheses())
+    if hyps:
+        if study.hypothesis not in hyps:
+            raise UsageError(
+                f"{where}.hypothesis: unknown hypothesis {study.hypothesis!r} for {study.domain}; "
+                f"valid: {', '.join(hyps)}"
+            )
+        valid = tuple(domain.variables(study.hypothesis))
+        _check_variables(study, valid, where)
+        if study.graph not in ("truth", "discover"):
+            try:
+                Graph.parse(study.graph, nodes=valid)
+            except ValueError as exc:
+                raise UsageError(f"{where}.graph: {exc}") from None
+    else:
+        # user data: read it once here so a bad file stops the run before it starts
+        data = domain.load(study.hypothesis, study.rows, seed, study.params)
+        _check_variables(study, data.table.names, where)
+        resolve_graph(study.graph, data, where)
+
+
+def preflight(cfg: ExperimentConfig, estimator: str) -> None:
+    """Fail on bad input before anything runs or is written."""
+    plugins.setup()
+    plugins.get_estimator(estimator)
+    plugins.get_executor(cfg.executor.name)
+    plugins.get_sink(cfg.telemetry.sink)
+    if cfg.telemetry.encryption != "none":
+        plugins.get_encryptor()
+    for i, study in enumerate(cfg.studies):
+        preflight_study(study, estimator, seed=cfg.seed, where=f"studies[{i}]")
+
+
+def plan(cfg: ExperimentConfig, estimator: str, run_id: str) -> list[StepTask]:
+    tasks = []
+    for i, study in enumerate(cfg.studies):
+        for step in range(1, study.steps + 1):
+            tasks.append(
+                StepTask(
+                    len(tasks),
+                    i,
+                    study,
+                    step,
+                    step_seed(cfg.seed, i, step),
+                    estimator,
+                    cfg.cost_model,
+                    run_id,
+                )
+            )
+    return tasks
+
+
+@attrs.define
+class RunSummary:
+    run_id: str
+    out_dir: Path
+    telemetry_path: Path
+    outcomes: list[StepOutcome]
+    estimator: str
+
+    @property
+    def failed(self) -> list[StepOutcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    config_path: str,
+    out_dir: Path | None = None,
+    estimator: str | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RunSummary:
+    """Run every step of ``cfg``; write results and telemetry. Raises only for bad input."""
+    from .report import write_outputs
+    from .telemetry import TelemetryEmitter
+
+    environ = os.environ if environ is None else environ
+    est_name = estimator or cfg.estimator
+    if executor:
+        cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, name=executor))
+    if workers is not None:
+        cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, workers=workers))
+    preflight(cfg, est_name)
+    resolved = plugins.get_estimator(est_name).name
+    run_id = uuid.uuid4().hex[:12]
+    tasks = plan(cfg, resolved, run_id)
+    out = Path(out_dir or cfg.output)
+    tel = cfg.telemetry
+    telemetry_path = Path(tel.path)
+    outcomes: list[StepOutcome | None] = [None] * len(tasks)
+    done = 0
+    started = utc_now()
+    with TelemetryEmitter(
+        telemetry_path,
+        sink=tel.sink,
+        max_records=tel.batch.max_records,
+        max_seconds=tel.batch.max_seconds,
+        gzip=tel.gzip,
+        encryption=tel.encryption,
+        fsync=tel.fsync,
+        environ=environ,
+    ) as emitter:
+
+        def on_result(i: int, outcome: StepOutcome) -> None:
+            nonlocal done
+            outcomes[i] = outcome
+            emitter.emit(outcome.telemetry)
+            done += 1
+            if progress is not None:
+                progress(done, len(tasks))
+
+        ex = plugins.get_executor(cfg.executor.name)
+        options = dict(cfg.executor.options)
+        if cfg.executor.address:
+            options["address"] = cfg.executor.address
+        ex.map(run_step, tasks, workers=cfg.executor.workers, options=options, on_result=on_result)
+    final = [o for o in outcomes if o is not None]
+    summary = RunSummary(run_id, out, telemetry_path, final, resolved)
+    write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
+    return summary

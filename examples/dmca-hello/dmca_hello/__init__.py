@@ -1,0 +1,1 @@
+"""dmca-hello: the smallest useful DMCA plugin."""

@@ -1,0 +1,66 @@
+"""Config errors are one line naming the file, line and key path; exit code 2."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dmca_core.cli import main
+from dmca_core.config import load_config, parse_config
+from dmca_core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD_STUDY = "  - {domain: direct_lab, hypothesis: WIMP, treatment: a, outcome: b}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("telemetry:\n  batch:\n    max_records: ten\nstudies:\n" + GOOD_STUDY,
+         "x.yaml:3: telemetry.batch.max_records: expected int, got 'ten'"),
+        ("studies:\n" + GOOD_STUDY + "  - domain: cosmology\n    outcome: c\n",
+         "x.yaml:3: studies[1].treatment: required"),
+        ("telemtry: {}\nstudies:\n" + GOOD_STUDY, "x.yaml:1: telemtry: unknown key; did you mean 'telemetry'?"),
+        ("seed: 1.5\nstudies:\n" + GOOD_STUDY, "x.yaml:1: seed: expected int, got float 1.5"),
+        ("telemetry: {encryption: aes}\nstudies:\n" + GOOD_STUDY,
+         "x.yaml:1: telemetry.encryption: expected one of none, line, batch, got 'aes'"),
+        ("studies: [\n", "x.yaml:2: YAML syntax error"),
+        ("studies: []\n", "x.yaml: studies: at least one study is required"),
+        ("studies:\n  - {domain: d, treatment: a, outcome: b, intervention: {t0: 1, t1: 1}}\n",
+         "x.yaml: studies[0].intervention: t0 and t1 must differ"),
+        ("- 1\n- 2\n", "x.yaml: expected a mapping at the top level, got list"),
+    ],
+)  # fmt: skip
+def test_bad_configs_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_defaults_fill_what_is_omitted() -> None:
+    cfg = parse_config("studies:\n" + GOOD_STUDY, "x.yaml")
+    assert cfg.estimator == "auto" and cfg.telemetry.batch.max_records == 100
+    assert cfg.studies[0].graph == "truth" and cfg.studies[0].steps == 1
+
+
+def test_the_shipped_config_parses() -> None:
+    cfg = load_config(ROOT / "config" / "experiment.yaml")
+    assert {s.domain for s in cfg.studies} == {"direct_lab", "cosmology"}
+    assert {s.hypothesis for s in cfg.studies} == {"WIMP", "DarkPhoton", "Axion"}
+
+
+def test_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(textwrap.dedent("studies:\n  - {domain: direct_lab, treatment: a}\n"))
+    assert main(["run", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"dmca: error: {bad}:2: studies[0].outcome: required"
+
+
+def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: no such config file" in capsys.readouterr().err
