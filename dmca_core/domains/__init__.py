@@ -1,0 +1,1 @@
+"""Domains: simulators with ground truth (direct_lab, cosmology) and the user's own data (csv)."""

@@ -1,0 +1,67 @@
+"""The csv domain reads the user's numeric data and rejects bad files in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dmca_core import plugins
+from dmca_core.errors import DataError, UsageError
+
+
+def _load(path, **params):
+    return plugins.get_domain("csv").load("-", 0, 0, {"path": str(path), **params})
+
+
+def test_reads_numeric_columns(tmp_path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,c\n1,2,3\n4,5,7\n7,8.5,1e3\n2,1,0\n")
+    data = _load(p)
+    assert data.table.names == ("a", "b", "c") and data.table.n_rows == 4
+    assert data.truth_fn is None and data.true_graph is None and data.truth("a", "b", 0, 1) is None
+    assert _load(p, columns=["a", "c"]).table.names == ("a", "c")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("a,b\n1,2\n3,x\n5,6\n", r"column 'b', line 3: not a number: 'x'"),
+        ("a,b\n1,2\n3,\n5,6\n", r"column 'b', line 3: empty cell"),
+        ("a,b\n1,2\n3,nan\n5,6\n", r"column 'b', line 3: 'nan' is not a finite number"),
+        ("a,b\n1,2\n1,3\n1,4\n", r"column 'a' is constant"),
+        ("a,b,c\n1,2,3\n4,5,6\n", r"2 data rows for 3 columns"),
+        ("a,b\n1,2\n3,4,5\n", r"line 3: 3 fields, expected 2"),
+        ("", r"empty"),
+    ],
+)
+def test_bad_files(tmp_path, text: str, match: str) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    with pytest.raises(DataError, match=match) as info:
+        _load(p)
+    assert str(p) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_file_column_and_params(tmp_path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        _load(tmp_path / "nope.csv")
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n1,2\n3,5\n4,1\n")
+    with pytest.raises(DataError, match="no column 'z'; columns: a, b"):
+        _load(p, columns=["a", "z"])
+    with pytest.raises(UsageError, match="unknown param 'sep'"):
+        _load(p, sep=";")
+    with pytest.raises(UsageError, match="'path' is required"):
+        plugins.get_domain("csv").load("-", 0, 0, {})
+
+
+def test_parquet(tmp_path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    p = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0, 3.0, 5.0], "y": [2, 4, 7, 1]}), p)
+    data = _load(p)
+    np.testing.assert_allclose(data.table.column("y"), [2, 4, 7, 1])
+    pq.write_table(pa.table({"x": [1.0, None, 3.0, 4.0], "y": [2, 4, 7, 1]}), p)
+    with pytest.raises(DataError, match="column 'x', row 2"):
+        _load(p)

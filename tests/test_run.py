@@ -1,0 +1,146 @@
+"""``dmca run`` end to end: results folder, telemetry, exit codes, progress only on a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dmca_core.cli import main
+
+CONFIG = """
+experiment: tiny
+seed: 3
+estimator: fallback
+executor: {{workers: {workers}}}
+telemetry: {{path: {telemetry}, batch: {{max_records: 2, max_seconds: 1.0}}}}
+studies:
+  - {{domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, rows: 2000, steps: 3}}
+  - {{domain: hello_linear, hypothesis: toy, treatment: X, outcome: Z, rows: 2000, steps: 1, graph: discover}}
+"""
+
+
+@pytest.fixture
+def hello(use_plugin, fallback):
+    """The example plugin's domain and the fallback estimator, registered in-process."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"))
+    try:
+        import dmca_hello.plugin
+
+        use_plugin(dmca_hello.plugin)
+        yield
+    finally:
+        sys.path.pop(0)
+
+
+def _write(tmp_path: Path, workers: int = 1, extra: str = "") -> Path:
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(CONFIG.format(workers=workers, telemetry=tmp_path / "tel.jsonl") + extra)
+    return cfg
+
+
+def test_run_writes_results_summary_plot_and_one_record_per_step(hello, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    payload = json.loads((out / "results.json").read_text())
+    rows = payload["results"]
+    assert [(r["study"], r["step"]) for r in rows] == [("hello_linear/toy", s) for s in (1, 2, 3, 1)]
+    for r in rows:
+        assert r["status"] == "ok"
+        for key in ("causal_effect", "ci_low", "ci_high", "reliability_score", "SR9", "DI2", "estimator"):
+            assert key in r
+    # Z is not a descendant of X: the true effect of do(X) on Z is zero, and the CI must say so
+    assert rows[3]["truth"]["effect"] == pytest.approx(0.0, abs=1e-12)
+    assert rows[3]["graph_source"] == "discovered"
+    summary = (out / "summary.md").read_text()
+    assert "| hello_linear/toy | 3 |" in summary
+    assert (out / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = [json.loads(line) for line in (tmp_path / "tel.jsonl").read_text().splitlines()]
+    assert len(records) == 4
+    for rec in records:
+        assert rec["fits"] > 0 and rec["qps"] > 0 and rec["latency_p95_ms"] > 0 and rec["infra_cost_usd"] > 0
+        assert rec["run_id"] == payload["run_id"] and rec["ts"].endswith("Z")
+
+
+def test_same_seed_same_numbers_whatever_the_worker_count(hello, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", str(_write(tmp_path, workers=1)), "--out", str(a), "--quiet"]) == 0
+    assert main(["run", str(_write(tmp_path, workers=2)), "--out", str(b), "--quiet"]) == 0
+    keep = ("causal_effect", "ci_low", "ci_high", "reliability_score", "SR9", "DI2", "seed")
+    ra = [{k: r[k] for k in keep} for r in json.loads((a / "results.json").read_text())["results"]]
+    rb = [{k: r[k] for k in keep} for r in json.loads((b / "results.json").read_text())["results"]]
+    assert ra == rb
+
+
+def test_a_failing_study_exits_1_and_the_others_are_reported(hello, tmp_path: Path, capsys) -> None:
+    extra = "  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, params: {effect: oops}}\n"
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path, extra=extra)), "--out", str(out), "--quiet"]) == 1
+    rows = json.loads((out / "results.json").read_text())["results"]
+    assert [r["status"] for r in rows] == ["ok"] * 4 + ["failed"]
+    assert "oops" in rows[-1]["error"]
+    assert "studies" not in capsys.readouterr().out  # --quiet: nothing on stdout
+
+
+def test_bad_variable_is_refused_before_anything_is_written(hello, tmp_path: Path, capsys) -> None:
+    extra = "  - {domain: hello_linear, hypothesis: toy, treatment: W, outcome: Y}\n"
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path, extra=extra)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "dmca: error: studies[2].treatment: unknown variable 'W'; valid: Z, X, Y"
+    assert not out.exists() and not (tmp_path / "tel.jsonl").exists()
+
+
+def test_unknown_hypothesis_lists_the_valid_ones(hello, tmp_path: Path, capsys) -> None:
+    extra = "  - {domain: hello_linear, hypothesis: WIMP, treatment: X, outcome: Y}\n"
+    assert main(["run", str(_write(tmp_path, extra=extra))]) == 2
+    assert "unknown hypothesis 'WIMP' for hello_linear; valid: toy" in capsys.readouterr().err
+
+
+def _run_cli(args: list[str], cwd: Path, tty: bool) -> str:
+    """Run ``dmca`` in a subprocess, its stderr a pseudo-terminal or a pipe; return stderr."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"),
+               DMCA_NO_ENTRYPOINTS="0", DMCA_LOAD_PLUGINS="causal_fallback", COLUMNS="100", TERM="xterm")  # fmt: skip
+    code = "import dmca_hello.plugin as h, sys; from dmca_core import plugins, cli; plugins.setup(); " \
+           "plugins.pm.register(h); sys.exit(cli.main(sys.argv[1:]))"  # fmt: skip
+    cmd = [sys.executable, "-c", code, *args]
+    if not tty:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    cfg = _write(tmp_path)
+    piped = _run_cli(["run", str(cfg), "--out", "p"], tmp_path, tty=False)
+    assert piped == ""
+    shown = _run_cli(["run", str(cfg), "--out", "t"], tmp_path, tty=True)
+    assert "studies" in shown and "4/4" in shown
+    quiet = _run_cli(["run", str(cfg), "--out", "q", "--quiet"], tmp_path, tty=True)
+    assert "studies" not in quiet
+
+
