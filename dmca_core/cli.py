@@ -33,6 +33,7 @@ def _progress(enabled: bool, label: str) -> Any:
     if not enabled:
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -41,7 +42,7 @@ def _progress(enabled: bool, label: str) -> Any:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         transient=True,
-        console=None,
+        console=Console(stderr=True),  # stdout stays clean for the summary line and pipes
     ) as bar:
         task = bar.add_task(label, total=None)
 
@@ -59,10 +60,14 @@ def _want_progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import attrs
+
     from .config import load_config
     from .runner import run_experiment
 
     cfg = load_config(args.config)
+    if args.address:
+        cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, address=args.address))
     with _progress(_want_progress(args), "studies") as progress:
         summary = run_experiment(
             cfg,
@@ -237,6 +242,7 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p.add_argument("--estimator", help="estimator plugin name or 'auto' (default: the config's)")
     p.add_argument("--executor", help="executor plugin name (default: the config's, 'local')")
     p.add_argument("--workers", type=int, help="worker processes (default: the config's, else one per CPU)")
+    p.add_argument("--address", help="Dask scheduler address, e.g. tcp://host:8786 (default: the config's)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary line")
     p.set_defaults(func=cmd_run)
 

@@ -1,1 +1,51 @@
-"""Hook implementations of the causal_fallback plugin."""
+"""Hook implementations of the causal_fallback plugin: the numpy-only estimator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from dmca_core import hookimpl
+from dmca_core.interfaces import Estimator
+from dmca_core.types import EffectEstimate, Graph, Table
+
+from . import estimate as _estimate
+
+
+class FallbackEstimator:
+    """PC discovery and OLS backdoor estimation with numpy only; same answers as ``full``."""
+
+    name = "fallback"
+    priority = 10
+
+    def discover(self, table: Table, alpha: float) -> Graph:
+        from .pc import discover  # written alongside; imported late so estimation never needs it
+
+        return discover(table, alpha)
+
+    def estimate(
+        self, table: Table, treatment: str, outcome: str, adjustment: Sequence[str], t0: float, t1: float
+    ) -> EffectEstimate:
+        return _estimate.estimate(table, treatment, outcome, adjustment, t0, t1)
+
+    def estimate_many(
+        self,
+        table: Table,
+        treatment: str,
+        outcome: str,
+        adjustment: Sequence[str],
+        t0: float,
+        t1: float,
+        row_sets: Sequence[np.ndarray] | np.ndarray,
+    ) -> np.ndarray:
+        """Effects on many row sets at once (NaN where a set's design is singular)."""
+        return _estimate.estimate_many(table, treatment, outcome, adjustment, t0, t1, row_sets)
+
+    def __repr__(self) -> str:
+        return "FallbackEstimator()"
+
+
+@hookimpl
+def register_estimators(register: Callable[[Estimator], None]) -> None:
+    register(FallbackEstimator())

@@ -1,1 +1,36 @@
-"""Hook implementations of the causal_full plugin."""
+"""Hook implementations of the causal_full plugin: causal-learn discovery, DoWhy estimation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from dmca_core import hookimpl
+from dmca_core.interfaces import Estimator
+from dmca_core.types import EffectEstimate, Graph, Table
+
+
+class FullEstimator:
+    """PC from causal-learn and backdoor linear regression from DoWhy (both imported lazily)."""
+
+    name = "full"
+    priority = 100
+
+    def discover(self, table: Table, alpha: float) -> Graph:
+        from .discovery import discover
+
+        return discover(table, alpha)
+
+    def estimate(
+        self, table: Table, treatment: str, outcome: str, adjustment: Sequence[str], t0: float, t1: float
+    ) -> EffectEstimate:
+        from .estimate import estimate
+
+        return estimate(table, treatment, outcome, adjustment, t0, t1)
+
+    def __repr__(self) -> str:
+        return "FullEstimator()"
+
+
+@hookimpl
+def register_estimators(register: Callable[[Estimator], None]) -> None:
+    register(FullEstimator())

@@ -1,0 +1,339 @@
+"""One causal study: graph, adjustment set, effect, refutations, SR9 and DI2 (docs/metrics.md).
+
+The study owns every random draw (``draws.py``) and hands the backend only rows and columns, so
+the ``full`` and ``fallback`` backends compute the same figures from the same seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .draws import N_BOOTSTRAP, N_SUBSETS, SUBSET_FRACTION, StudyDraws
+from .errors import DataError, UsageError
+from .opsmeter import FitMeter
+from .types import EffectEstimate, Graph, Refutation, StudyResult, Table
+
+RCC_SHIFT_FRACTION = 0.10  # random_common_cause passes when the estimate moves < 10% of the CI width
+RV_THRESHOLD = 0.05  # robustness_value passes at RV >= 0.05
+
+
+# ---- input checks ---------------------------------------------------------------------------
+
+
+def _check_inputs(table: Table, treatment: str, outcome: str, t0: float, t1: float, alpha: float) -> None:
+    valid = ", ".join(table.names)
+    for role, var in (("treatment", treatment), ("outcome", outcome)):
+        if var not in table.names:
+            raise UsageError(f"unknown {role} variable {var!r}; valid: {valid}")
+    if treatment == outcome:
+        raise UsageError(f"treatment and outcome are both {treatment!r}; pick two different variables")
+    if not (math.isfinite(t0) and math.isfinite(t1)) or t0 == t1:
+        raise UsageError(f"t0 and t1 must be finite and differ (got t0={t0!r}, t1={t1!r})")
+    if not 0.0 < alpha < 1.0:
+        raise UsageError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    finite = np.isfinite(table.values)
+    if not finite.all():
+        row, col = (int(i) for i in np.argwhere(~finite)[0])
+        raise DataError(
+            f"column {table.names[col]!r}, data row {row + 1}: value {table.values[row, col]!r} "
+            "is not a finite number"
+        )
+    need = max(20, 2 * (table.n_cols + 3))  # each half must still carry PC's partial correlations
+    if table.n_rows < need:
+        raise DataError(
+            f"the data have {table.n_rows} rows; a study over {table.n_cols} columns needs {need}"
+        )
+
+
+def _find_cycle(graph: Graph) -> list[str] | None:
+    children: dict[str, list[str]] = {v: [] for v in graph.nodes}
+    for a, b in sorted(graph.directed):
+        children[a].append(b)
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(v: str) -> list[str] | None:
+        state[v] = 1
+        path.append(v)
+        for c in children[v]:
+            if state.get(c) == 1:
+                return [*path[path.index(c) :], c]
+            if c not in state and (found := visit(c)):
+                return found
+        path.pop()
+        state[v] = 2
+        return None
+
+    for v in graph.nodes:
+        if v not in state and (found := visit(v)):
+            return found
+    return None
+
+
+def _check_graph(graph: Graph, table: Table, treatment: str, outcome: str) -> None:
+    for v in graph.nodes:
+        if v not in table.names:
+            raise UsageError(
+                f"the graph names variable {v!r}, which is not a column of the data; "
+                f"columns: {', '.join(table.names)}"
+            )
+    for role, var in (("treatment", treatment), ("outcome", outcome)):
+        if var not in graph.nodes:
+            raise UsageError(
+                f"the {role} {var!r} is not a node of the given graph ({', '.join(graph.nodes)})"
+            )
+    cycle = _find_cycle(graph)
+    if cycle:
+        raise UsageError(f"the given graph has a cycle: {' -> '.join(cycle)}; a causal graph must be acyclic")
+
+
+# ---- adjustment sets ------------------------------------------------------------------------
+
+
+def _ordered(names: Sequence[str], table: Table) -> tuple[str, ...]:
+    return tuple(sorted(set(names), key=table.index))
+
+
+def adjustment_sets(graph: Graph, treatment: str, table: Table) -> list[tuple[str, ...]]:
+    """The candidate adjustment sets: T's parents when all of T's edges are oriented, otherwise
+    every parent set of T that some DAG in the CPDAG's class allows (IDA)."""
+    if not graph.neighbors(treatment):
+        return [_ordered(graph.parents(treatment), table)]
+    from .cpdag import possible_parent_sets
+
+    sets = {_ordered(s, table) for s in possible_parent_sets(graph, treatment)}
+    return sorted(sets, key=lambda s: (len(s), [table.index(v) for v in s]))
+
+
+# ---- fitting through the meter --------------------------------------------------------------
+
+
+def _estimate(
+    meter: FitMeter,
+    estimator: Any,
+    table: Table,
+    treatment: str,
+    outcome: str,
+    adj: Sequence[str],
+    t0: float,
+    t1: float,
+) -> EffectEstimate:
+    with meter.fit():
+        return estimator.estimate(table, treatment, outcome, tuple(adj), t0, t1)
+
+
+def _discover(meter: FitMeter, estimator: Any, table: Table, alpha: float) -> Graph:
+    with meter.fit():
+        return estimator.discover(table, alpha)
+
+
+def _estimate_rows(
+    meter: FitMeter,
+    estimator: Any,
+    table: Table,
+    treatment: str,
+    outcome: str,
+    adj: Sequence[str],
+    t0: float,
+    t1: float,
+    row_sets: np.ndarray,
+) -> np.ndarray:
+    """The effect on each row set; NaN where that set's design is singular."""
+    many: Callable[..., np.ndarray] | None = getattr(estimator, "estimate_many", None)
+    if many is not None:
+        # one batched call stands for len(row_sets) fits: record each at the batch's mean latency
+        start = time.perf_counter()
+        out = np.asarray(many(table, treatment, outcome, tuple(adj), t0, t1, row_sets), dtype=np.float64)
+        each = (time.perf_counter() - start) / max(len(row_sets), 1)
+        meter.latencies.extend([each] * len(row_sets))
+        return out
+    out = np.full(len(row_sets), np.nan)
+    for i, rows in enumerate(row_sets):
+        # a resample can make a column constant: that set stays NaN and counts as a failure
+        with contextlib.suppress(DataError):
+            out[i] = _estimate(meter, estimator, table.take(rows), treatment, outcome, adj, t0, t1).effect
+    return out
+
+
+# ---- the metrics ----------------------------------------------------------------------------
+
+
+def robustness_value(t: float, dof: int) -> float:
+    """Cinelli & Hazlett (2020) RV for q = 1: f = |t| / sqrt(dof), RV = (sqrt(f^4 + 4 f^2) - f^2) / 2."""
+    f = abs(t) / math.sqrt(dof)
+    if math.isnan(f):
+        return math.nan
+    if math.isinf(f):
+        return 1.0  # a perfect fit: no confounder short of explaining everything can remove it
+    f2 = f * f
+    return 0.5 * (math.sqrt(f2 * f2 + 4.0 * f2) - f2)
+
+
+def jaccard(a: frozenset[frozenset[str]], b: frozenset[frozenset[str]]) -> float:
+    """|a & b| / |a | b|, and 1 when both are empty."""
+    union = a | b
+    return 1.0 if not union else len(a & b) / len(union)
+
+
+def _unique_name(base: str, taken: Sequence[str]) -> str:
+    name, i = base, 1
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    return name
+
+
+def _refute(
+    meter: FitMeter,
+    estimator: Any,
+    table: Table,
+    treatment: str,
+    outcome: str,
+    adj: tuple[str, ...],
+    t0: float,
+    t1: float,
+    est: EffectEstimate,
+    draws: StudyDraws,
+) -> list[Refutation]:
+    sub = table.select((treatment, outcome, *adj))
+    width = est.ci_high - est.ci_low
+    out: list[Refutation] = []
+
+    rule = "the placebo effect's 95% CI covers 0"
+    try:
+        placebo = sub.with_column(treatment, sub.column(treatment)[draws.placebo])
+        p = _estimate(meter, estimator, placebo, treatment, outcome, adj, t0, t1)
+        detail: dict[str, Any] = {"ci_low": p.ci_low, "ci_high": p.ci_high, "se": p.se}
+        out.append(
+            Refutation("placebo_treatment", p.effect, bool(p.ci_low <= 0.0 <= p.ci_high), rule, detail)
+        )
+    except DataError as exc:
+        out.append(Refutation("placebo_treatment", math.nan, False, rule, {"error": str(exc)}))
+
+    rule = f"an added N(0,1) common cause moves the estimate by < {RCC_SHIFT_FRACTION:g} x the CI width"
+    name = _unique_name("random_common_cause", table.names)
+    try:
+        r = _estimate(
+            meter,
+            estimator,
+            sub.with_column(name, draws.common_cause),
+            treatment,
+            outcome,
+            (*adj, name),
+            t0,
+            t1,
+        )
+        shift = abs(r.effect - est.effect)
+        limit = RCC_SHIFT_FRACTION * width
+        detail = {"shift": shift, "limit": limit}
+        out.append(Refutation("random_common_cause", r.effect, bool(shift < limit), rule, detail))
+    except DataError as exc:
+        out.append(Refutation("random_common_cause", math.nan, False, rule, {"error": str(exc)}))
+
+    rule = f"the mean estimate over {N_SUBSETS} random {SUBSET_FRACTION:.0%} subsets lies inside the 95% CI"
+    effects = _estimate_rows(meter, estimator, sub, treatment, outcome, adj, t0, t1, draws.subsets)
+    mean = float(np.mean(effects))  # NaN (and a failure) if any subset was singular
+    detail = {
+        "n_subsets": len(effects),
+        "min": float(np.min(effects)),
+        "max": float(np.max(effects)),
+        "singular": int(np.isnan(effects).sum()),
+    }
+    out.append(Refutation("data_subsets", mean, bool(est.ci_low <= mean <= est.ci_high), rule, detail))
+
+    rv = robustness_value(est.t_classical, est.dof)
+    rule = f"robustness value RV(q=1) >= {RV_THRESHOLD:g}"
+    detail = {"t_classical": est.t_classical, "dof": est.dof, "f": abs(est.t_classical) / math.sqrt(est.dof)}
+    out.append(Refutation("robustness_value", rv, bool(rv >= RV_THRESHOLD), rule, detail))
+    return out
+
+
+def run_study(
+    table: Table,
+    *,
+    treatment: str,
+    outcome: str,
+    t0: float,
+    t1: float,
+    graph: Graph | None,
+    alpha: float = 0.01,
+    estimator: Any,
+    seed: int,
+    meter: FitMeter | None = None,
+) -> StudyResult:
+    """Estimate the effect of ``treatment`` on ``outcome`` (moving it from ``t0`` to ``t1``) and
+    score how far to trust it. ``graph=None`` discovers a CPDAG with PC at level ``alpha``.
+
+    ``estimator`` is an Estimator or its name (``"auto"``, ``"full"``, ``"fallback"``). Every
+    ``estimate``/``discover`` call is timed by ``meter``.
+    """
+    if isinstance(estimator, str):
+        from .plugins import get_estimator
+
+        estimator = get_estimator(estimator)
+    meter = FitMeter() if meter is None else meter
+    t0, t1 = float(t0), float(t1)
+    _check_inputs(table, treatment, outcome, t0, t1, alpha)
+    draws = StudyDraws.make(seed, table.n_rows)
+
+    if graph is None:
+        graph = _discover(meter, estimator, table, alpha)
+        source = "discovered"
+    else:
+        _check_graph(graph, table, treatment, outcome)
+        source = "given"
+    sets = adjustment_sets(graph, treatment, table)
+
+    # IDA: a parent set holding the outcome means Y -> T in that DAG, where T's effect on Y is 0
+    fitted = [s for s in sets if outcome not in s]
+    if not fitted:
+        why = f"the {source} graph has {outcome} -> {treatment}: {treatment} cannot cause {outcome} under it"
+        if source == "given":
+            raise UsageError(why)
+        raise DataError(f"{why} (give a graph to study that effect)")
+    estimates = {s: _estimate(meter, estimator, table, treatment, outcome, s, t0, t1) for s in fitted}
+    effect_set = [estimates[s].effect if s in estimates else 0.0 for s in sets]
+    adj = min(fitted, key=lambda s: abs(estimates[s].effect))  # IDA: report the smallest magnitude
+    est = estimates[adj]
+
+    refutations = _refute(meter, estimator, table, treatment, outcome, adj, t0, t1, est, draws)
+    reliability = sum(r.passed for r in refutations) / len(refutations)
+
+    sub = table.select((treatment, outcome, *adj))
+    boot = _estimate_rows(meter, estimator, sub, treatment, outcome, adj, t0, t1, draws.bootstrap)
+    stable = (np.sign(boot) == np.sign(est.effect)) & (boot >= est.ci_low) & (boot <= est.ci_high)
+    sr9 = float(stable.sum()) / N_BOOTSTRAP
+
+    try:
+        g1, g2 = (_discover(meter, estimator, table.take(h), alpha) for h in draws.halves)
+        di2 = jaccard(g1.skeleton(), g2.skeleton())
+    except DataError:
+        di2 = math.nan  # a half in which some column is constant: PC cannot run on it
+
+    return StudyResult(
+        treatment=treatment,
+        outcome=outcome,
+        t0=t0,
+        t1=t1,
+        estimator=estimator.name,
+        causal_effect=est.effect,
+        ci_low=est.ci_low,
+        ci_high=est.ci_high,
+        se=est.se,
+        adjustment_set=list(adj),
+        reliability_score=reliability,
+        refutations=refutations,
+        SR9=sr9,
+        DI2=di2,
+        ambiguous=len(sets) > 1,
+        effect_set=effect_set,
+        graph=graph,
+        graph_source=source,
+        n_rows=table.n_rows,
+    )
