@@ -1,0 +1,149 @@
+"""``sidrce``: collect, validate, gate and serve DMCA's operations telemetry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from dmca_core.errors import DmcaError, UsageError
+from sidrce import fti as F
+
+
+def _baseline(text: str) -> F.Baseline:
+    try:
+        return F.parse_baseline(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _nonneg(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0")
+    return x
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="telemetry files (JSON lines, gzip, or encrypted)"
+    )
+    p.add_argument("--baseline", type=_baseline, help="fixed baseline 'cost,qps,latency' (default: medians)")
+    p.add_argument("--lambda-asdpi", type=_nonneg, help="λ decay per day (default 0.1)")
+    p.add_argument(
+        "--allow-plaintext", action="store_true", help="count plaintext lines in a file that began encrypted"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="sidrce", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("collect", help="summarise telemetry: medians, FTI, λ")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p = sub.add_parser("validate", help="check every line; print FILE:LINE: reason for each bad one")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--allow-plaintext", action="store_true")
+    p = sub.add_parser("gate", help="exit 1 when the telemetry fails the FTI bound or grade")
+    _common(p)
+    p.add_argument("--max-fti", type=_nonneg, help="fail when fti_avg exceeds this")
+    p.add_argument("--fail-on", choices=("FAIL", "WARN"), help="fail on a group graded this or worse")
+    p = sub.add_parser("serve", help="serve /report and /metrics over HTTP (Starlette + uvicorn)")
+    p.add_argument("--telemetry", help="file to follow (default $SIDRCE_TELEMETRY or ops_telemetry.jsonl)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 is explicit)"
+    )
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--baseline", type=_baseline)
+    p.add_argument("--lambda-asdpi", type=_nonneg)
+    p.add_argument("--allow-plaintext", action="store_true")
+    return ap
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    from sidrce.collector import settings_from_env
+
+    baseline, asdpi = settings_from_env(os.environ)
+    return {
+        "baseline": args.baseline if args.baseline is not None else baseline,
+        "lambda_asdpi": args.lambda_asdpi if args.lambda_asdpi is not None else asdpi,
+    }
+
+
+def _human(report: dict[str, Any]) -> str:
+    def f(x: float | None, fmt: str = ".4f") -> str:
+        return "-" if x is None else format(x, fmt)
+
+    m = report["medians"]
+    lines = [
+        f"records {report['count']}  rejected {sum(report['rejected'].values())} "
+        + (" ".join(f"{k}={v}" for k, v in report["rejected"].items()) if report["rejected"] else ""),
+        f"medians  cost ${f(m['infra_cost_usd'], '.6g')}  qps {f(m['qps'], '.6g')}  "
+        f"latency_p95 {f(m['latency_p95_ms'], '.6g')} ms",
+        f"fti_avg {f(report['fti_avg'])}  worst {report['fti_grade_worst'] or '-'}  "
+        f"lambda_effective {f(report['lambda_effective'])}",
+        f"{'domain':<16} {'hypothesis':<16} {'count':>8} {'fti':>8} grade",
+    ]
+    for g in report["groups"]:
+        lines.append(f"{g['domain']:<16} {g['hypothesis']:<16} {g['count']:>8} {f(g['fti']):>8} {g['grade']}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sidrce.collector import Aggregator
+
+    if args.command == "serve":
+        from sidrce.server import serve
+
+        return serve(args)
+    if args.command == "validate":
+        bad = 0
+
+        def show(file: str, line: int, reason: str, detail: str) -> None:
+            nonlocal bad
+            bad += 1
+            print(f"{file}:{line}: {reason}" + (f" ({detail})" if detail else ""))
+
+        agg = Aggregator(allow_plaintext=args.allow_plaintext, on_reject=show).read(args.files)
+        agg.flush()
+        print(f"{agg.cols.n} valid records, {bad} bad lines", file=sys.stderr)
+        return 1 if bad else 0
+    settings = _settings(args)
+    agg = Aggregator(allow_plaintext=args.allow_plaintext).read(args.files)
+    report = agg.report(**settings)
+    if args.command == "collect":
+        print(
+            json.dumps(report, indent=None if args.json else 2, allow_nan=False)
+            if args.json
+            else _human(report)
+        )
+        return 0
+    if args.max_fti is None and args.fail_on is None:
+        raise UsageError("sidrce gate: give --max-fti and/or --fail-on")
+    from sidrce.gate import verdict
+
+    passed, why = verdict(report, max_fti=args.max_fti, fail_on=args.fail_on)
+    print(f"sidrce gate: {'PASS' if passed else 'FAIL'}: {why}")
+    return 0 if passed else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except DmcaError as exc:
+        print(f"sidrce: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # `sidrce collect ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,540 @@
+"""Aggregate DMCA telemetry into SIDRCE's report (counts, medians, FTI, λ) in one streaming pass.
+
+Memory holds, per accepted record, only the figures the report needs (cost, qps, latency, group
+id, time, whether it is an intervention: 34 bytes), never the raw text. Bad lines are counted by
+reason and skipped. Run as a script (``python sidrce/collector.py``) it reads
+``ops_telemetry.jsonl`` in the working directory and prints the report as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from dmca_core.errors import ConfigError, TelemetryRejected, UsageError
+from dmca_core.telemetry.record import TS_PATTERN
+from sidrce import fti as F
+from sidrce.source import read_all
+from sidrce.validate import FAST, loads, problem, ts_epoch, ts_epochs
+
+try:
+    from msgspec import UNSET, DecodeError, ValidationError
+
+    _FAST_ERRORS: tuple[type[Exception], ...] = (DecodeError, ValidationError)
+except ImportError:  # pragma: no cover - msgspec is optional
+    UNSET = object()
+    _FAST_ERRORS = ()
+
+KEY_VARS = "SIDRCE_AES_KEY (or SIDRCE_AES_KEYS)"
+SERIES_POINTS = 60  # per group; enough for a chart, small enough for every /report
+EXAMPLES = 20
+
+_get = {n: attrgetter(n) for n in ("domain", "hypothesis", "infra_cost_usd", "qps", "latency_p95_ms", "ts")}
+_get_iv = attrgetter("intervention")
+
+
+class Columns:
+    """Growable numpy columns. A view ``[:n]`` stays valid while rows are appended: old rows are
+    never written again and a grown buffer is a new array."""
+
+    FIELDS = (
+        ("cost", np.float64),
+        ("qps", np.float64),
+        ("lat", np.float64),
+        ("gid", np.int32),
+        ("ts", np.float64),
+        ("chg", np.bool_),
+    )
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.arrays = {name: np.empty(1024, dtype) for name, dtype in self.FIELDS}
+
+    def extend(self, **cols: np.ndarray) -> None:
+        k = len(cols["cost"])
+        need = self.n + k
+        cap = len(self.arrays["cost"])
+        if need > cap:
+            while cap < need:
+                cap *= 2
+            for name, arr in self.arrays.items():
+                new = np.empty(cap, arr.dtype)
+                new[: self.n] = arr[: self.n]
+                self.arrays[name] = new
+        for name, arr in self.arrays.items():
+            arr[self.n : need] = cols[name]
+        self.n = need
+
+    def view(self) -> dict[str, np.ndarray]:
+        return {name: arr[: self.n] for name, arr in self.arrays.items()}
+
+
+@attrs.frozen
+class Snapshot:
+    """What a report is computed from: column views, group keys and rejection counts."""
+
+    cols: dict[str, np.ndarray]
+    keys: list[tuple[str, str]]
+    rejected: dict[str, int]
+    examples: list[dict[str, Any]]
+
+
+class Aggregator:
+    """Accepted records and rejections from any number of files (or followed streams)."""
+
+    def __init__(
+        self,
+        *,
+        allow_plaintext: bool = False,
+        environ: Mapping[str, str] | None = None,
+        on_reject: Any = None,
+    ) -> None:
+        self.allow_plaintext = allow_plaintext
+        self.environ = os.environ if environ is None else environ
+        self.on_reject = on_reject  # callable(file, line, reason, detail), e.g. for `sidrce validate`
+        self.groups: dict[tuple[str, str], int] = {}
+        self.keys: list[tuple[str, str]] = []
+        self.cols = Columns()
+        self.rejected: Counter[str] = Counter()
+        self.examples: list[dict[str, Any]] = []
+        self.version = 0
+        self._encryptors: list[Any] | None = None
+        self._pending: list[tuple[float, float, float, int, float, bool]] = []
+
+    # --- input ---------------------------------------------------------------------------------
+    def file(self, label: str) -> FileState:
+        return FileState(self, label)
+
+    def read(self, paths: Iterable[str | Path]) -> Aggregator:
+        for path in paths:
+            read_all(Path(path), self.file(str(path)))
+        return self
+
+    def encryptors(self) -> list[Any]:
+        if self._encryptors is None:
+            from dmca_core import plugins
+
+            self._encryptors = list(plugins.encryptors().values())
+        return self._encryptors
+
+    def reject(self, label: str, line: int, reason: str, detail: str = "") -> None:
+        self.rejected[reason] += 1
+        self.version += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append({"file": label, "line": line, "reason": reason, "detail": detail})
+        if self.on_reject is not None:
+            self.on_reject(label, line, reason, detail)
+
+    def _gid(self, key: tuple[str, str]) -> int:
+        gid = self.groups.get(key)
+        if gid is None:
+            gid = self.groups[key] = len(self.keys)
+            self.keys.append(key)
+        return gid
+
+    def add(self, rec: Mapping[str, Any], ts: float) -> None:
+        """One validated record (slow path); buffered until :meth:`flush`."""
+        gid = self._gid((rec["domain"], rec["hypothesis"]))
+        self._pending.append(
+            (rec["infra_cost_usd"], rec["qps"], rec["latency_p95_ms"], gid, ts, rec["intervention"] != "-")
+        )
+        if len(self._pending) >= 65536:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        c, q, l, g, t, v = zip(*self._pending, strict=True)
+        self._pending = []
+        self.cols.extend(
+            cost=np.array(c, float),
+            qps=np.array(q, float),
+            lat=np.array(l, float),
+            gid=np.array(g, np.int32),
+            ts=np.array(t, float),
+            chg=np.array(v, bool),
+        )
+        self.version += 1
+
+    def add_fast(self, recs: list[Any]) -> bool:
+        """A block decoded by the fast path; False (nothing added) if a ``ts`` is no real time."""
+        n = len(recs)
+        tsl = list(map(_get["ts"], recs))
+        ts = ts_epochs(tsl)
+        if ts is None:
+            ts = np.empty(n)
+            for i, s in enumerate(tsl):
+                if s is UNSET:
+                    ts[i] = math.nan
+                else:
+                    e = ts_epoch(s) if TS_PATTERN.match(s) else None
+                    if e is None:
+                        return False
+                    ts[i] = e
+        keys = list(zip(map(_get["domain"], recs), map(_get["hypothesis"], recs), strict=True))
+        ids = list(map(self.groups.get, keys))
+        if None in ids:
+            ids = [self._gid(k) for k in keys]
+        self.flush()  # keep file order
+        self.cols.extend(
+            cost=np.fromiter(map(_get["infra_cost_usd"], recs), float, n),
+            qps=np.fromiter(map(_get["qps"], recs), float, n),
+            lat=np.fromiter(map(_get["latency_p95_ms"], recs), float, n),
+            gid=np.array(ids, np.int32),
+            ts=ts,
+            chg=np.fromiter(map("-".__ne__, map(_get_iv, recs)), bool, n),
+        )
+        self.version += 1
+        return True
+
+    # --- output --------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        self.flush()
+        return Snapshot(self.cols.view(), list(self.keys), dict(self.rejected), list(self.examples))
+
+    def report(self, **kw: Any) -> dict[str, Any]:
+        return summarize(self.snapshot(), **kw)
+
+
+class FileState:
+    """The :class:`~sidrce.source.LineSink` of one stream: plain or encrypted, its reader."""
+
+    def __init__(self, agg: Aggregator, label: str) -> None:
+        self.agg = agg
+        self.label = label
+        self.mode: str | None = None  # "plain" or "encrypted", set by the first JSON line
+        self._readers: dict[int, Any] = {}
+
+    # LineSink
+    def block(self, data: bytes, line0: int) -> None:
+        if self.mode != "encrypted" and FAST is not None and self._fast(data):
+            return
+        lines = data.split(b"\n")
+        lines.pop()
+        for i, line in enumerate(lines):
+            self.line(line, line0 + i)
+        self.agg.flush()
+
+    def tail(self, data: bytes, line: int) -> None:
+        self.line(data, line, tail=True)
+        self.agg.flush()
+
+    def cut(self, line: int) -> None:
+        self.agg.reject(self.label, line, "truncated", "damaged gzip member")
+
+    def finish(self) -> None:
+        for reader in self._readers.values():
+            for rej in reader.finish():
+                self.agg.reject(self.label, rej.line, rej.reason, rej.detail)
+        self._readers.clear()
+        self.agg.flush()
+
+    # the fast path: a whole block of plain records in one C call
+    def _fast(self, data: bytes) -> bool:
+        a = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(a == 10)  # data ends with "\n", so ends[-1] == len(data) - 1
+        nl = len(ends)
+        # every line starts with "{" and ends with "}" (or "}\r") => no record spans lines, so one
+        # decoded value per line is exactly the per-line reading (decode_lines splits on whitespace)
+        if a[0] != 123 or not bool((a[ends[:-1] + 1] == 123).all()):
+            return False
+        last = a[ends - 1]
+        if not bool((last == 125).all()):
+            cr = last == 13
+            if not bool((last[~cr] == 125).all()) or not bool((a[ends[cr] - 2] == 125).all()):
+                return False
+        try:
+            recs = FAST.decode_lines(data)  # type: ignore[union-attr]
+        except _FAST_ERRORS:
+            return False
+        if len(recs) != nl or not self.agg.add_fast(recs):
+            return False
+        if self.mode is None:
+            self.mode = "plain"
+        return True
+
+    def line(self, line: bytes, no: int, *, tail: bool = False) -> None:
+        agg = self.agg
+        if not line.strip():
+            return  # blank lines carry nothing and are not an error
+        try:
+            obj = loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            agg.reject(self.label, no, "truncated" if tail else "not_json", str(exc).split(":")[0])
+            return
+        if isinstance(obj, dict):
+            for idx, enc in enumerate(agg.encryptors()):
+                if enc.is_envelope(obj):
+                    self._envelope(idx, enc, obj, no)
+                    return
+        if self.mode is None:
+            self.mode = "plain"
+        elif self.mode == "encrypted" and not agg.allow_plaintext:
+            agg.reject(self.label, no, "unexpected_plaintext", "plaintext line in an encrypted file")
+            return
+        self.record(obj, no)
+
+    def record(self, obj: Any, no: int) -> None:
+        why = problem(obj)
+        if why is not None:
+            self.agg.reject(self.label, no, "schema", why)
+            return
+        ts = ts_epoch(obj["ts"]) if "ts" in obj else math.nan
+        self.agg.add(obj, math.nan if ts is None else ts)
+
+    def _envelope(self, idx: int, enc: Any, obj: Mapping[str, Any], no: int) -> None:
+        if self.mode is None:
+            self.mode = "encrypted"
+        reader = self._readers.get(idx)
+        if reader is None:
+            try:
+                reader = self._readers[idx] = enc.reader(environ=self.agg.environ)
+            except TelemetryRejected as exc:
+                raise self._key_error(no, exc) from None
+            except (UsageError, ValueError, KeyError) as exc:
+                if not self._has_key():
+                    raise self._key_error(no, exc) from None
+                raise ConfigError(f"{self.label}:{no}: cannot open encrypted telemetry: {exc}") from None
+        try:
+            records = reader.feed(obj, no)
+        except TelemetryRejected as exc:
+            if exc.reason == "no_key" and not self._has_key():
+                raise self._key_error(no, exc) from None
+            self.agg.reject(self.label, no, exc.reason, exc.detail)
+            return
+        for rec in records:
+            self.record(rec, no)
+
+    def _has_key(self) -> bool:
+        return bool(self.agg.environ.get("SIDRCE_AES_KEY") or self.agg.environ.get("SIDRCE_AES_KEYS"))
+
+    def _key_error(self, no: int, exc: Exception) -> ConfigError:
+        return ConfigError(
+            f"{self.label}:{no}: telemetry is encrypted but no key is set: "
+            f"set {KEY_VARS} to the key the emitter used"
+        )
+
+
+# --- the report --------------------------------------------------------------------------------
+def _iso(epoch: float) -> str | None:
+    if not math.isfinite(epoch):
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _num(x: float | None) -> float | None:
+    """JSON-safe float: NaN and infinities become null."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _medians(cost: np.ndarray, qps: np.ndarray, lat: np.ndarray) -> dict[str, float | None]:
+    if len(cost) == 0:
+        return {"infra_cost_usd": None, "qps": None, "latency_p95_ms": None}
+    return {
+        "infra_cost_usd": float(np.median(cost)),
+        "qps": float(np.median(qps)),
+        "latency_p95_ms": float(np.median(lat)),
+    }
+
+
+def _fti_of(m: Mapping[str, float | None], base: F.Baseline | None) -> float | None:
+    if base is None or m["infra_cost_usd"] is None:
+        return None
+    return F.fti(m["infra_cost_usd"], m["qps"], m["latency_p95_ms"], base)  # type: ignore[arg-type]
+
+
+def summarize(
+    snap: Snapshot,
+    *,
+    baseline: F.Baseline | None = None,
+    lambda_asdpi: float = F.DEFAULT_LAMBDA_ASDPI,
+    domain: str | None = None,
+    hypothesis: str | None = None,
+    series_points: int = SERIES_POINTS,
+) -> dict[str, Any]:
+    """The report (see docs/finops-spec.md for every field). Deterministic: no clock is read."""
+    c = snap.cols
+    cost, qps, lat, gid, ts, chg = c["cost"], c["qps"], c["lat"], c["gid"], c["ts"], c["chg"]
+    all_medians = _medians(cost, qps, lat)
+    if baseline is not None:
+        base: F.Baseline | None = baseline
+        source = "fixed"
+    elif len(cost):
+        base = F.Baseline(all_medians["infra_cost_usd"], all_medians["qps"], all_medians["latency_p95_ms"])  # type: ignore[arg-type]
+        source = "medians"
+    else:
+        base, source = None, "medians"
+
+    selected = [
+        g
+        for g, (d, h) in enumerate(snap.keys)
+        if (domain is None or d == domain) and (hypothesis is None or h == hypothesis)
+    ]
+    if domain is not None or hypothesis is not None:
+        mask = np.isin(gid, np.array(selected, np.int32))
+        idx = np.flatnonzero(mask)
+        cost, qps, lat, gid, ts, chg = cost[idx], qps[idx], lat[idx], gid[idx], ts[idx], chg[idx]
+        medians = _medians(cost, qps, lat)
+    else:
+        medians = all_medians
+    n = len(cost)
+
+    # time order: by ts when every record has one (ties keep file order), else file order
+    has_ts = n > 0 and not bool(np.isnan(ts).any())
+    if has_ts and n > 1 and not bool((ts[1:] >= ts[:-1]).all()):
+        order = np.argsort(ts, kind="stable")
+    else:
+        order = None  # file order
+
+    # groups: records of each group, in time order
+    by_time_gid = gid if order is None else gid[order]
+    perm = np.argsort(by_time_gid, kind="stable")
+    if order is not None:
+        perm = order[perm]
+    sorted_gid = gid[perm]
+    starts = np.flatnonzero(np.r_[True, sorted_gid[1:] != sorted_gid[:-1]]) if n else np.array([], int)
+    ends = np.r_[starts[1:], n] if n else np.array([], int)
+    groups = []
+    for s, e in zip(starts, ends, strict=True):
+        g = int(sorted_gid[s])
+        rows = perm[s:e]
+        gc, gq, gl = cost[rows], qps[rows], lat[rows]
+        m = _medians(gc, gq, gl)
+        value = _fti_of(m, base)
+        d, h = snap.keys[g]
+        groups.append(
+            {
+                "domain": d,
+                "hypothesis": h,
+                "count": int(e - s),
+                "medians": m,
+                "fti": _num(value),
+                "grade": F.grade(value),
+                "series": _series(gc, gq, gl, ts[rows] if has_ts else None, series_points),
+            }
+        )
+    groups.sort(key=lambda g: (g["domain"], g["hypothesis"]))
+
+    fti_avg = F.weighted_mean([g["fti"] for g in groups], [g["count"] for g in groups])
+    worst = F.worst([g["grade"] for g in groups])
+
+    # λ: early and late halves in time order, each scored by the FTI of its medians against B
+    half = n // 2
+    rows_time = np.arange(n) if order is None else order
+    early, late = rows_time[:half], rows_time[half:]
+    fti_early = _fti_of(_medians(cost[early], qps[early], lat[early]), base) if half else None
+    fti_late = _fti_of(_medians(cost[late], qps[late], lat[late]), base) if n - half else None
+    sibg = F.lambda_sibg(fti_early, fti_late, n)
+    latest_ts = float(ts.max()) if has_ts else math.nan
+    change_ts = float(ts[chg].max()) if has_ts and bool(chg.any()) else math.nan
+    days = (latest_ts - change_ts) / 86400.0 if math.isfinite(change_ts) else 0.0
+    lam = F.lambda_effective(sibg, lambda_asdpi, days)
+
+    report: dict[str, Any] = {
+        "count": n,
+        "medians": medians,
+        "fti_avg": _num(fti_avg),
+        "fti_grade_worst": worst,
+        "lambda_effective": _num(lam),
+        "baseline": {
+            "source": source,
+            "infra_cost_usd": base.cost if base else None,
+            "qps": base.qps if base else None,
+            "latency_p95_ms": base.latency if base else None,
+        },
+        "lambda": {
+            "sibg": sibg,
+            "asdpi_per_day": lambda_asdpi,
+            "days_since_change": days,
+            "fti_early": _num(fti_early),
+            "fti_late": _num(fti_late),
+            "early_count": int(half),
+            "late_count": int(n - half),
+            "order": "ts" if has_ts else "file",
+            "latest_ts": _iso(latest_ts),
+            "last_change_ts": _iso(change_ts),
+        },
+        "groups": groups,
+        "rejected": dict(sorted(snap.rejected.items())),
+        "rejected_examples": snap.examples,
+    }
+    if domain is not None or hypothesis is not None:
+        report["filter"] = {"domain": domain, "hypothesis": hypothesis}
+    return report
+
+
+def _series(
+    cost: np.ndarray, qps: np.ndarray, lat: np.ndarray, ts: np.ndarray | None, points: int
+) -> list[dict[str, Any]]:
+    """A group's records in time order cut into ≤ ``points`` runs of (almost) equal length; each
+    point is a run's medians, its last record's ordinal in the group (``last``, from 1) and ``ts``."""
+    n = len(cost)
+    k = min(points, n)
+    out = []
+    bounds = np.linspace(0, n, k + 1).astype(np.int64) if k else []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        out.append(
+            {
+                "last": int(b),
+                "count": int(b - a),
+                "ts": _iso(float(ts[b - 1])) if ts is not None else None,
+                "infra_cost_usd": float(np.median(cost[a:b])),
+                "qps": float(np.median(qps[a:b])),
+                "latency_p95_ms": float(np.median(lat[a:b])),
+            }
+        )
+    return out
+
+
+def collect(
+    paths: Iterable[str | Path],
+    *,
+    baseline: F.Baseline | None = None,
+    lambda_asdpi: float = F.DEFAULT_LAMBDA_ASDPI,
+    allow_plaintext: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Read ``paths`` in one pass and return the report."""
+    agg = Aggregator(allow_plaintext=allow_plaintext, environ=environ).read(paths)
+    return agg.report(baseline=baseline, lambda_asdpi=lambda_asdpi)
+
+
+def settings_from_env(environ: Mapping[str, str]) -> tuple[F.Baseline | None, float]:
+    """``SIDRCE_BASELINE`` and ``SIDRCE_LAMBDA_ASDPI``."""
+    baseline = None
+    if environ.get("SIDRCE_BASELINE"):
+        try:
+            baseline = F.parse_baseline(environ["SIDRCE_BASELINE"])
+        except ValueError as exc:
+            raise ConfigError(f"SIDRCE_BASELINE: {exc}") from None
+    asdpi = F.DEFAULT_LAMBDA_ASDPI
+    if environ.get("SIDRCE_LAMBDA_ASDPI"):
+        try:
+            asdpi = float(environ["SIDRCE_LAMBDA_ASDPI"])
+        except ValueError:
+            raise ConfigError("SIDRCE_LAMBDA_ASDPI: expected a number (per day)") from None
+        if not (math.isfinite(asdpi) and asdpi >= 0):
+            raise ConfigError("SIDRCE_LAMBDA_ASDPI: expected a finite number >= 0 (per day)")
+    return baseline, asdpi
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by tests through a subprocess
+    import sys
+
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path.pop(0)  # running as a script must not turn our module names into top-level ones
+    from sidrce.cli import main
+
+    sys.exit(main(["collect", "--json", "ops_telemetry.jsonl"]))

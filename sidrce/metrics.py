@@ -1,0 +1,81 @@
+"""Prometheus exposition of the report: a custom collector over the latest published report.
+
+Names follow Prometheus conventions: ``sidrce_`` prefix, base units (latency in seconds), counters
+ending in ``_total``. A group whose FTI is undefined has no ``sidrce_fti`` sample rather than NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from sidrce import __version__
+from sidrce.fti import GRADES
+
+GROUP_LABELS = ["domain", "hypothesis"]
+
+
+class ReportCollector(Collector):
+    """Yields metric families from ``get_report()`` (the server's current report) on each scrape."""
+
+    def __init__(self, get_report: Callable[[], dict[str, Any] | None]) -> None:
+        self.get_report = get_report
+
+    def collect(self) -> Iterator[Metric]:
+        info = InfoMetricFamily("sidrce_build", "SIDRCE build information")
+        info.add_metric([], {"version": __version__})
+        yield info
+        report = self.get_report()
+        if report is None:
+            return
+        records = CounterMetricFamily("sidrce_telemetry_records", "Telemetry records accepted")
+        records.add_metric([], report["count"])
+        yield records
+        rejected = CounterMetricFamily(
+            "sidrce_telemetry_rejected", "Telemetry lines rejected, by reason", labels=["reason"]
+        )
+        for reason, n in report["rejected"].items():
+            rejected.add_metric([reason], n)
+        yield rejected
+        if report["fti_avg"] is not None:
+            yield GaugeMetricFamily(
+                "sidrce_fti_avg", "Record-weighted mean FTI over groups", value=report["fti_avg"]
+            )
+        if report["fti_grade_worst"] is not None:
+            yield GaugeMetricFamily(
+                "sidrce_fti_grade_worst",
+                "Worst group grade: 0 OK, 1 WARN, 2 FAIL",
+                value=GRADES.index(report["fti_grade_worst"]),
+            )
+        if report["lambda_effective"] is not None:
+            yield GaugeMetricFamily(
+                "sidrce_lambda_effective",
+                "λ_SIBG × exp(−λ_ASDPI × days since change)",
+                value=report["lambda_effective"],
+            )
+        fti = GaugeMetricFamily("sidrce_fti", "FTI of a (domain, hypothesis) group", labels=GROUP_LABELS)
+        lat = GaugeMetricFamily(
+            "sidrce_median_latency_p95_seconds", "Median p95 fit latency", labels=GROUP_LABELS
+        )
+        qps = GaugeMetricFamily("sidrce_median_qps", "Median fits per second", labels=GROUP_LABELS)
+        cost = GaugeMetricFamily(
+            "sidrce_median_infra_cost_usd", "Median step cost in USD", labels=GROUP_LABELS
+        )
+        for g in report["groups"]:
+            labels = [g["domain"], g["hypothesis"]]
+            if g["fti"] is not None:
+                fti.add_metric(labels, g["fti"])
+            m = g["medians"]
+            lat.add_metric(labels, m["latency_p95_ms"] / 1000.0)
+            qps.add_metric(labels, m["qps"])
+            cost.add_metric(labels, m["infra_cost_usd"])
+        yield from (fti, lat, qps, cost)
+
+
+def registry_for(get_report: Callable[[], dict[str, Any] | None]) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(ReportCollector(get_report))
+    return reg

@@ -1,0 +1,200 @@
+"""The real app under uvicorn on a loopback port, spoken to over HTTP, while a writer appends."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from sidrce.collector import collect
+from sidrce.server import create_app
+
+ENV = {"SIDRCE_POLL_SECONDS": "0.05", "SIDRCE_REFRESH_SECONDS": "0.05"}
+
+
+def rec(i: int, d: str = "d", h: str = "h", cost: float | None = None) -> bytes:
+    r = {
+        "domain": d,
+        "hypothesis": h,
+        "step": i,
+        "intervention": "-",
+        "infra_cost_usd": float(i % 7 + 1) if cost is None else cost,
+        "qps": 10.0 + i % 5,
+        "latency_p95_ms": 20.0 + i % 3,
+    }
+    return json.dumps(r).encode() + b"\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    app = create_app(path, environ={**ENV, **(env or {})})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not become ready in 20 s")
+            time.sleep(0.05)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def wait_for(fn: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_report_filters_metrics_and_bad_params(tmp_path: Path) -> None:
+    path = tmp_path / "ops.jsonl"
+    path.write_bytes(b"".join(rec(i, d="ab"[i % 2], h="xy"[i % 3 == 0]) for i in range(300)) + b"junk\n")
+    expected = collect([path])
+    with running(path) as base, httpx.Client(base_url=base, timeout=10) as c:
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/report").json() == expected
+        one = c.get("/report", params={"domain": "a", "hypothesis": "x"}).json()
+        g = [x for x in expected["groups"] if (x["domain"], x["hypothesis"]) == ("a", "x")][0]
+        assert one["count"] == g["count"] and one["groups"] == [g]
+        assert one["baseline"] == expected["baseline"]  # filters keep the whole file's baseline
+        assert c.get("/report", params={"domain": "b"}).json()["count"] == sum(
+            x["count"] for x in expected["groups"] if x["domain"] == "b"
+        )
+        for bad in ({"domian": "a"}, {"domain": ""}, {"domain": "x" * 300}):
+            r = c.get("/report", params=bad)
+            assert r.status_code == 400 and "error" in r.json()
+        assert c.get("/report?domain=a&domain=b").status_code == 400
+        text = c.get("/metrics").text
+        fams = {f.name: f for f in text_string_to_metric_families(text)}
+        assert fams["sidrce_fti_avg"].samples[0].value == pytest.approx(expected["fti_avg"])
+        assert fams["sidrce_telemetry_records"].samples[0].value == 300
+        rej = {s.labels["reason"]: s.value for s in fams["sidrce_telemetry_rejected"].samples}
+        assert rej == {"not_json": 1}
+        lat = {
+            (s.labels["domain"], s.labels["hypothesis"]): s.value
+            for s in fams["sidrce_median_latency_p95_seconds"].samples
+        }
+        assert lat["a", "x"] == pytest.approx(g["medians"]["latency_p95_ms"] / 1000)
+        assert "sidrce_build_info" in text and "sidrce_fti_grade_worst" in text
+        om = c.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        assert om.text.rstrip().endswith("# EOF")
+
+
+def test_token_required_when_set(tmp_path: Path) -> None:
+    path = tmp_path / "ops.jsonl"
+    path.write_bytes(rec(1))
+    with running(path, {"SIDRCE_TOKEN": "s3cret-token"}) as base, httpx.Client(base_url=base) as c:
+        for url in ("/report", "/metrics"):
+            assert c.get(url).status_code == 401
+            assert c.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+            r = c.get(url, headers={"Authorization": "Bearer s3cret-token"})
+            assert r.status_code == 200
+            assert "s3cret" not in r.text
+        assert c.get("/healthz").status_code == 200
+
+
+def test_follows_growth_rotation_and_truncation(tmp_path: Path) -> None:
+    path = tmp_path / "ops.jsonl"
+    path.write_bytes(b"")
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        with path.open("ab") as f:
+            i = 0
+            while not stop.is_set() and i < 400:
+                f.write(rec(i))
+                f.flush()
+                i += 1
+                written[0] = i
+                time.sleep(0.002)
+
+    with running(path) as base, httpx.Client(base_url=base, timeout=10) as c:
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            counts = []
+            while t.is_alive():  # requests while the file grows: always a valid, growing report
+                r = c.get("/report")
+                assert r.status_code == 200
+                counts.append(r.json()["count"])
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            t.join(timeout=10)
+        assert counts == sorted(counts)
+        wait_for(lambda: c.get("/report").json()["count"] == written[0], "all appended records")
+        # rotation: rename, new file; the old records stay counted, the new ones are added
+        path.rename(tmp_path / "ops.jsonl.1")
+        path.write_bytes(rec(1000, d="new") + rec(1001, d="new"))
+        wait_for(lambda: c.get("/report").json()["count"] == written[0] + 2, "records of the rotated file")
+        # truncation in place: the file is read again from its start
+        with path.open("wb") as f:
+            f.write(rec(2000, d="trunc"))
+        doms = wait_for(
+            lambda: {g["domain"]: g["count"] for g in c.get("/report").json()["groups"]}.get("trunc") == 1,
+            "records after truncation",
+        )
+        assert doms
+
+
+def test_encrypted_file_without_key_is_a_503_with_the_variable_names(tmp_path: Path, use_plugin: Any) -> None:
+    from test_sidrce_collector import FakePlugin, envelope
+    from test_sidrce_collector import rec as crec
+
+    use_plugin(FakePlugin())
+    path = tmp_path / "enc.jsonl"
+    path.write_bytes(envelope(0, [crec(1)]))
+    env = {k: v for k, v in os.environ.items() if k not in ("SIDRCE_AES_KEY", "SIDRCE_AES_KEYS")}
+    app_env = {**env, **ENV}
+    app = create_app(path, environ=app_env)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def report() -> httpx.Response | None:
+            with contextlib.suppress(httpx.TransportError):
+                r = httpx.get(f"{base}/report", timeout=2)
+                return r if r.status_code == 503 else None
+            return None
+
+        r = wait_for(report, "the no-key error")
+        assert "SIDRCE_AES_KEY" in r.json()["error"] and "SIDRCE_AES_KEYS" in r.json()["error"]
+        assert httpx.get(f"{base}/readyz", timeout=2).status_code == 503
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
