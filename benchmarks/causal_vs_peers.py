@@ -20,8 +20,8 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from dmca_causal_fallback import pc as fallback_pc
 
+from dmca_causal_fallback import pc as fallback_pc
 from dmca_core.types import Graph, Table
 
 
@@ -49,6 +49,7 @@ def best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def causal_learn_pc(table: Table, alpha: float) -> Graph:
     from causallearn.search.ConstraintBased.PC import pc
+
     from dmca_causal_full.discovery import graph_from_endpoints
 
     cg = pc(

@@ -155,6 +155,37 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    plugins.setup()
+    domain = plugins.get_domain(args.domain)
+    hyps = tuple(domain.hypotheses())
+    if not hyps:
+        raise UsageError(f"domain {args.domain!r} reads data, it does not simulate")
+    if args.hypothesis not in hyps:
+        raise UsageError(
+            f"unknown hypothesis {args.hypothesis!r} for {args.domain}; valid: {', '.join(hyps)}"
+        )
+    if args.rows < 1:
+        raise UsageError("--rows must be at least 1")
+    data = domain.load(args.hypothesis, args.rows, args.seed, {})
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(data.table.names)
+    writer.writerows([f"{x:.10g}" for x in row] for row in data.table.values)
+    if args.out:
+        from .report import atomic_write
+
+        atomic_write(Path(args.out), buf.getvalue().encode())
+        if data.true_graph is not None:
+            print(f"wrote {args.rows} rows to {args.out}; true graph: {data.true_graph}")
+    else:
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
 # --- plugins ---------------------------------------------------------------------------------------
 
 
@@ -266,6 +297,14 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p = sub.add_parser("discover", help="discover a causal graph (CPDAG) from your own data with PC")
     data_args(p)
     p.set_defaults(func=cmd_discover)
+
+    p = sub.add_parser("simulate", help="write a simulated domain's data as CSV (to try estimate/discover)")
+    p.add_argument("domain", help="a simulated domain, e.g. direct_lab or cosmology")
+    p.add_argument("--hypothesis", default="WIMP")
+    p.add_argument("--rows", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="CSV file to write (default: standard output)")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("plugins", help="list installed plugins, their hooks and load errors")
     p.add_argument("--all", action="store_true", help="include DMCA's built-in plugins")

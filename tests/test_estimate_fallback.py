@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dmca_causal_fallback.estimate import Z95, estimate, estimate_many
 
+from dmca_causal_fallback.estimate import Z95, estimate, estimate_many
 from dmca_core.errors import DataError, UsageError
 from dmca_core.types import Table
 

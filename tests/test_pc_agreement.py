@@ -6,8 +6,8 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from dmca_causal_fallback import pc as fallback_pc
 
+from dmca_causal_fallback import pc as fallback_pc
 from dmca_core.errors import DataError
 from dmca_core.types import Graph, Table
 

@@ -7,8 +7,8 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from dmca_causal_fallback import pc
 
+from dmca_causal_fallback import pc
 from dmca_core.errors import DataError, UsageError
 from dmca_core.types import Graph, Table
 
