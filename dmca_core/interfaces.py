@@ -137,7 +137,12 @@ class Encryptor(Protocol):
         self, mode: Literal["line", "batch"], *, gzip: bool, environ: Mapping[str, str]
     ) -> EnvelopeWriter: ...
 
-    def reader(self, *, environ: Mapping[str, str]) -> EnvelopeReader: ...
+    def reader(self, *, environ: Mapping[str, str]) -> EnvelopeReader:
+        """A reader for one file. A bad key configuration raises ConfigError here; no key at all
+        is not an error until an envelope arrives (``no_key``). The aes-gcm reader also takes
+        ``closed=True`` (every writer has finished: streams without a final envelope are
+        ``truncated``) and lists open streams in ``reader.open_streams``."""
+        ...
 
     def is_envelope(self, obj: Mapping[str, Any]) -> bool:
         """Whether a parsed JSON line is one of this encryptor's envelopes."""

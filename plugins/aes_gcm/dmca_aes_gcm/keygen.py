@@ -1,0 +1,43 @@
+"""``dmca keygen``: print a fresh AES-256 telemetry key and its key id."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import secrets
+import sys
+
+from dmca_core.interfaces import Command
+
+from .keys import ENV_KEY, ENV_KEYS, KEY_BYTES, KID_RE, fingerprint
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kid",
+        help=f"print a {ENV_KEYS} entry 'KID:key' with this key id instead of a {ENV_KEY} line",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    kid = getattr(args, "kid", None)
+    if kid is not None and not KID_RE.match(kid):
+        print("dmca keygen: --kid must be 1-32 of A-Z a-z 0-9 _ . -", file=sys.stderr)
+        return 2
+    material = secrets.token_bytes(KEY_BYTES)
+    text = base64.b64encode(material).decode("ascii")
+    if kid is None:
+        print(f"{ENV_KEY}={text}")
+        print(f"# key id {fingerprint(material)}; to rotate, list it first: {ENV_KEYS}=<new>,<old>,...")
+    else:
+        print(f"{kid}:{text}")
+        print(f"# {ENV_KEYS} entry with key id {kid}; the first entry encrypts, all decrypt")
+    return 0
+
+
+KEYGEN = Command(
+    name="keygen",
+    help="print a new AES-256 key for encrypted telemetry, and its key id",
+    configure=_configure,
+    run=_run,
+)
