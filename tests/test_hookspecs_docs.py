@@ -34,7 +34,9 @@ def test_registered_objects_are_documented_member_by_member() -> None:
         listed = re.findall(r"^- `([^`]+)`", body, flags=re.M)
         listed_names = [re.sub(r"\s*->.*$|:.*$", "", item).strip() for item in listed]
         expected = hookdoc.object_members(hookdoc.HOOK_OBJECTS[name])
-        assert sorted(listed_names) == sorted(expected), f"{name}: docs list {listed_names}, code has {expected}"
+        assert sorted(listed_names) == sorted(expected), (
+            f"{name}: docs list {listed_names}, code has {expected}"
+        )
 
 
 def test_every_hookspec_has_a_docstring_with_args_and_returns() -> None:

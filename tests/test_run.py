@@ -142,5 +142,3 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert "studies" in shown and "4/4" in shown
     quiet = _run_cli(["run", str(cfg), "--out", "q", "--quiet"], tmp_path, tty=True)
     assert "studies" not in quiet
-
-
