@@ -142,3 +142,45 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert "studies" in shown and "4/4" in shown
     quiet = _run_cli(["run", str(cfg), "--out", "q", "--quiet"], tmp_path, tty=True)
     assert "studies" not in quiet
+
+
+def test_encryption_without_an_encryptor_refuses_to_start(hello, tmp_path: Path, capsys) -> None:
+    cfg = _write(tmp_path)
+    cfg.write_text(cfg.read_text().replace("telemetry: {", "telemetry: {encryption: line, "))
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    assert "no encryptor plugin is installed" in capsys.readouterr().err
+    assert not (tmp_path / "tel.jsonl").exists() and not out.exists()
+
+
+@pytest.mark.aes
+def test_encryption_without_a_key_names_the_variable(
+    hello, use_plugin, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import dmca_aes_gcm.plugin
+
+    use_plugin(dmca_aes_gcm.plugin)
+    monkeypatch.delenv("SIDRCE_AES_KEY", raising=False)
+    monkeypatch.delenv("SIDRCE_AES_KEYS", raising=False)
+    cfg = _write(tmp_path)
+    cfg.write_text(cfg.read_text().replace("telemetry: {", "telemetry: {encryption: batch, "))
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "SIDRCE_AES_KEY" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "tel.jsonl").exists()
+
+
+@pytest.mark.aes
+def test_encrypted_run_reads_back_through_sidrce(hello, use_plugin, tmp_path: Path, monkeypatch) -> None:
+    import dmca_aes_gcm.plugin
+    from sidrce.collector import collect
+
+    use_plugin(dmca_aes_gcm.plugin)
+    monkeypatch.setenv("SIDRCE_AES_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+    cfg = _write(tmp_path)
+    cfg.write_text(cfg.read_text().replace("telemetry: {", "telemetry: {encryption: line, "))
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    text = (tmp_path / "tel.jsonl").read_text()
+    assert "causal_effect" not in text and "hello_linear" not in text  # nothing readable
+    report = collect([tmp_path / "tel.jsonl"])
+    assert report["count"] == 4 and report["rejected"] == {}
