@@ -1,0 +1,29 @@
+# SIDRCE's HTTP server (/report, /metrics, /dashboard) for the DMCA FinOps stack (docker-compose.yml).
+# Installs the root distribution (dmca_core + sidrce) and the aes_gcm plugin, so encrypted
+# telemetry can be read with SIDRCE_AES_KEY; the numpy-only causal fallback comes along so the
+# image's `dmca` command works too.
+FROM python:3.11.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLBACKEND=Agg \
+    SIDRCE_TELEMETRY=/telemetry/ops_telemetry.jsonl
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY dmca_core ./dmca_core
+COPY sidrce ./sidrce
+COPY plugins/aes_gcm ./plugins/aes_gcm
+COPY plugins/causal_fallback ./plugins/causal_fallback
+RUN pip install . ./plugins/aes_gcm ./plugins/causal_fallback \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin sidrce
+
+# the telemetry directory is mounted read-only; SIDRCE only reads it
+USER sidrce
+WORKDIR /telemetry
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
+CMD ["sidrce", "serve", "--host", "0.0.0.0", "--port", "8080"]

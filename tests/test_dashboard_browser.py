@@ -1,0 +1,207 @@
+"""The built-in dashboard in a real headless Chromium (Playwright): what it shows equals ``/report``.
+
+Needs Debian's ``chromium`` (/usr/bin/chromium) and the ``playwright`` package; without them these
+tests skip, unless ``DMCA_REQUIRE_INTEGRATION=1`` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dashboard_support import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    REPO,
+    require_chromium,
+    running_sidrce,
+    write_telemetry,
+)
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "browser-test-token-9d2e"
+RENDERED = "() => Number(document.body.dataset.renders || 0) >= {n}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Console:
+    """Console errors and uncaught exceptions of one page."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+
+def grade_of_colour(css: str) -> str:
+    """Which grade a colour means to a person: green OK, amber WARN, red FAIL."""
+    r, g, b = (int(v) for v in re.findall(r"\d+", css)[:3])
+    if g > r + 40 and g > b + 40:
+        return "OK"
+    if r > 150 and g > 120 and b < 100 and abs(r - g) < 90:
+        return "WARN"
+    if r > g + 80 and r > b + 80:
+        return "FAIL"
+    raise AssertionError(f"colour {css} is none of green, amber, red")
+
+
+def shown(page: Any, selector: str) -> tuple[str, str]:
+    el = page.locator(selector)
+    return el.inner_text().strip(), el.get_attribute("data-value") or ""
+
+
+def assert_number(page: Any, selector: str, expected: float | int | None) -> None:
+    text, exact = shown(page, selector)
+    if expected is None:
+        assert text == "–" and exact == "", selector
+        return
+    assert float(exact) == expected, f"{selector}: data-value {exact} != {expected}"
+    assert float(text) == pytest.approx(expected, rel=1e-3, abs=0), (
+        f"{selector}: shows {text}, report {expected}"
+    )
+
+
+def check_against_report(page: Any, rep: dict[str, Any]) -> None:
+    assert_number(page, "#count", rep["count"])
+    assert_number(page, "#rejected-total", sum(rep["rejected"].values()))
+    assert_number(page, "#fti-avg", rep["fti_avg"])
+    assert_number(page, "#lambda-effective", rep["lambda_effective"])
+    assert_number(page, "#lambda-sibg", rep["lambda"]["sibg"])
+    assert_number(page, "#median-cost", rep["medians"]["infra_cost_usd"])
+    assert_number(page, "#median-qps", rep["medians"]["qps"])
+    assert_number(page, "#median-latency", rep["medians"]["latency_p95_ms"])
+    assert_number(page, "#baseline-cost", rep["baseline"]["infra_cost_usd"])
+    worst = page.locator("#grade-worst")
+    assert worst.inner_text().strip() == rep["fti_grade_worst"]
+    assert (
+        grade_of_colour(worst.evaluate("e => getComputedStyle(e).backgroundColor")) == rep["fti_grade_worst"]
+    )
+
+    rows = page.locator("#groups tbody tr")
+    assert rows.count() == len(rep["groups"])
+    for i, g in enumerate(rep["groups"]):
+        row = f"#groups tbody tr:nth-child({i + 1})"
+        assert page.locator(row).get_attribute("data-domain") == g["domain"]
+        assert page.locator(row).get_attribute("data-hypothesis") == g["hypothesis"]
+        assert_number(page, f"{row} .count", g["count"])
+        assert_number(page, f"{row} .fti", g["fti"])
+        assert_number(page, f"{row} .cost", g["medians"]["infra_cost_usd"])
+        assert_number(page, f"{row} .qps", g["medians"]["qps"])
+        assert_number(page, f"{row} .latency", g["medians"]["latency_p95_ms"])
+        badge = page.locator(f"{row} .grade .badge")
+        assert badge.inner_text().strip() == g["grade"]
+        assert grade_of_colour(badge.evaluate("e => getComputedStyle(e).backgroundColor")) == g["grade"]
+        bar = page.locator(
+            f'#fti-chart rect[data-domain="{g["domain"]}"][data-hypothesis="{g["hypothesis"]}"]'
+        )
+        assert grade_of_colour(bar.evaluate("e => getComputedStyle(e).fill")) == g["grade"]
+        name = f"{g['domain']} / {g['hypothesis']}"
+        for chart in ("#chart-cost", "#chart-qps", "#chart-latency"):
+            line = page.locator(f'{chart} [data-name="{name}"]')
+            assert line.get_attribute("data-points") == str(len(g["series"])), (chart, name)
+
+    shown_rejected = {
+        r.get_attribute("data-reason"): int(r.locator(".n").inner_text())
+        for r in page.locator("#rejected tbody tr[data-reason]").all()
+    }
+    assert shown_rejected == rep["rejected"]
+
+
+def test_dashboard_shows_report_and_follows_it(browser: Any, tmp_path: Path) -> None:
+    path = tmp_path / "ops.jsonl"
+    write_telemetry(path)
+    with running_sidrce(path, {"SIDRCE_TOKEN": TOKEN}) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        console = Console(page)
+        page.goto(f"{base}/dashboard?refresh=1#token={TOKEN}")
+        page.wait_for_function(RENDERED.format(n=1), timeout=15000)
+        rep = httpx.get(f"{base}/report", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        assert {g["grade"] for g in rep["groups"]} == {"OK", "WARN", "FAIL"}  # the sample covers every grade
+        check_against_report(page, rep)
+        assert TOKEN not in page.url  # the fragment is gone from the address bar
+        assert TOKEN not in page.content()
+
+        # a few samples for the "since this page opened" charts of the screenshot
+        page.wait_for_function(RENDERED.format(n=3), timeout=15000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "dashboard.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("DMCA_UPDATE_SCREENSHOT"):  # refresh README's picture on request only
+            (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot, REPO / "docs" / "img" / "dashboard.png")
+
+        # new telemetry reaches the page by itself: a fourth group appears within a few refreshes;
+        # it has no throughput, so its FTI (and so the record-weighted FTI) is undefined
+        with path.open("a", encoding="utf-8") as f:
+            for i in range(5):
+                f.write(
+                    json.dumps(
+                        {
+                            "ts": f"2025-03-01T14:30:0{i}.000Z",
+                            "domain": "solar_axion",
+                            "hypothesis": "ALP",
+                            "step": i,
+                            "intervention": "-",
+                            "infra_cost_usd": 3.0,
+                            "qps": 0.0,
+                            "latency_p95_ms": 100.0,
+                        }
+                    )
+                    + "\n"
+                )
+        page.wait_for_selector('#groups tr[data-domain="solar_axion"]', timeout=15000)
+        page.wait_for_function(
+            RENDERED.format(n=page.evaluate("() => Number(document.body.dataset.renders)") + 1)
+        )
+        rep2 = httpx.get(f"{base}/report", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        assert rep2["count"] == rep["count"] + 5
+        assert rep2["fti_avg"] is None and None in [g["fti"] for g in rep2["groups"]]
+        check_against_report(page, rep2)
+        assert console.errors == []
+        page.close()
+
+
+def test_dashboard_asks_for_the_token(browser: Any, tmp_path: Path) -> None:
+    path = tmp_path / "ops.jsonl"
+    write_telemetry(path, per_group=6)
+    with running_sidrce(path, {"SIDRCE_TOKEN": TOKEN}) as base:
+        page = browser.new_page()
+        console = Console(page)
+        page.goto(f"{base}/dashboard?refresh=1")
+        page.wait_for_selector("#auth:not([hidden])", timeout=15000)
+        assert page.locator("#main").is_hidden()
+        page.fill("#token", "not-the-token")
+        page.click("#auth button")
+        page.wait_for_function("() => document.getElementById('auth-msg').textContent.includes('refused')")
+        assert page.locator("#main").is_hidden()
+        page.fill("#token", TOKEN)
+        page.click("#auth button")
+        page.wait_for_function(RENDERED.format(n=1), timeout=15000)
+        assert page.locator("#auth").is_hidden()
+        rep = httpx.get(f"{base}/report", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        check_against_report(page, rep)
+        # the only console errors are Chromium's notes on the two refused fetches (HTTP 401)
+        assert len(console.errors) == 2 and all("401" in e for e in console.errors), console.errors
+        assert page.evaluate("() => sessionStorage.getItem('sidrce_token')") == TOKEN
+        page.close()
