@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
-from dmca_core.errors import DataError, UsageError
+from dmca_core.design import design_columns
+from dmca_core.errors import DataError
 from dmca_core.types import EffectEstimate, Table
 
 Z95 = 1.959963984540054
@@ -39,23 +40,6 @@ class OlsBatch:
     se_classical: np.ndarray
     dof: int
     bad: list[str | None]
-
-
-def design_columns(
-    table: Table, treatment: str, outcome: str, adjustment: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """``(X, y, names)`` with ``X = [T, W...]`` (no intercept column) and ``y`` the outcome."""
-    names = (treatment, *adjustment)
-    if len(set(names)) != len(names):
-        raise UsageError(f"treatment and adjustment set overlap or repeat: {', '.join(names)}")
-    if outcome in names:
-        raise UsageError(f"outcome {outcome!r} cannot also be the treatment or in the adjustment set")
-    try:
-        cols = [table.index(v) for v in names]
-        y = table.column(outcome)
-    except KeyError as exc:
-        raise UsageError(str(exc.args[0])) from None
-    return table.values[:, cols], y, names
 
 
 def ols_batch(X: np.ndarray, y: np.ndarray, names: Sequence[str]) -> OlsBatch:

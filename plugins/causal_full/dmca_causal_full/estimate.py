@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from dmca_core.errors import DataError, UsageError
+from dmca_core.design import design_columns
+from dmca_core.errors import DataError
 from dmca_core.types import EffectEstimate, Table
 
 Z95 = 1.959963984540054
@@ -38,16 +39,7 @@ def _dowhy() -> Any:
 def _check_design(table: Table, treatment: str, outcome: str, adjustment: Sequence[str]) -> None:
     """Refuse a singular design with a message naming the column (statsmodels' pseudo-inverse
     would otherwise return an arbitrary coefficient)."""
-    names = (treatment, *adjustment)
-    if len(set(names)) != len(names):
-        raise UsageError(f"treatment and adjustment set overlap or repeat: {', '.join(names)}")
-    if outcome in names:
-        raise UsageError(f"outcome {outcome!r} cannot also be the treatment or in the adjustment set")
-    try:
-        X = table.select(names).values
-        table.index(outcome)
-    except KeyError as exc:
-        raise UsageError(str(exc.args[0])) from None
+    X, _, names = design_columns(table, treatment, outcome, adjustment)
     n, q = X.shape
     if n - q - 1 < 1:
         raise DataError(f"{n} rows cannot fit {q + 1} coefficients (intercept, {', '.join(names)})")
