@@ -21,7 +21,7 @@ import numpy as np
 
 from . import plugins
 from .config import CostModel, ExperimentConfig, StudyConfig
-from .errors import DmcaError, UsageError
+from .errors import DmcaError, PluginError, UsageError
 from .opsmeter import FitMeter, measure_step
 from .types import DomainData, Graph
 
@@ -219,12 +219,43 @@ def preflight(cfg: ExperimentConfig, estimator: str) -> None:
     """Fail on bad input before anything runs or is written."""
     plugins.setup()
     plugins.get_estimator(estimator)
-    plugins.get_executor(cfg.executor.name)
+    executor = plugins.get_executor(cfg.executor.name)
+    check = getattr(executor, "check", None)
+    if check is not None:  # bad executor settings stop the run before the telemetry file opens
+        check(cfg.executor.workers, executor_options(cfg))
     plugins.get_sink(cfg.telemetry.sink)
     if cfg.telemetry.encryption != "none":
         plugins.get_encryptor()
     for i, study in enumerate(cfg.studies):
         preflight_study(study, estimator, seed=cfg.seed, where=f"studies[{i}]")
+
+
+def executor_options(cfg: ExperimentConfig) -> dict[str, Any]:
+    options = dict(cfg.executor.options)
+    if cfg.executor.address:
+        options["address"] = cfg.executor.address
+    return options
+
+
+def lost_step(task: StepTask, error: str) -> StepOutcome:
+    """The outcome of a step whose worker never returned: failed, with nothing measured."""
+    study = task.study
+    row = {
+        "study": study.label,
+        "domain": study.domain,
+        "hypothesis": study.hypothesis,
+        "step": task.step,
+        "seed": task.seed,
+        "intervention": {
+            "treatment": study.treatment,
+            "t0": study.intervention.t0,
+            "t1": study.intervention.t1,
+        },
+        "estimator": task.estimator,
+        "status": "failed",
+        "error": error,
+    }
+    return StepOutcome(task.index, row, {}, error)
 
 
 def plan(cfg: ExperimentConfig, estimator: str, run_id: str) -> list[StepTask]:
@@ -310,10 +341,20 @@ def run_experiment(
                 progress(done, len(tasks))
 
         ex = plugins.get_executor(cfg.executor.name)
-        options = dict(cfg.executor.options)
-        if cfg.executor.address:
-            options["address"] = cfg.executor.address
-        ex.map(run_step, tasks, workers=cfg.executor.workers, options=options, on_result=on_result)
+        try:
+            ex.map(
+                run_step,
+                tasks,
+                workers=cfg.executor.workers,
+                options=executor_options(cfg),
+                on_result=on_result,
+            )
+        except (UsageError, PluginError):
+            raise
+        except DmcaError as exc:  # workers lost: report the steps that never came back as failed
+            for task in tasks:
+                if outcomes[task.index] is None:
+                    outcomes[task.index] = lost_step(task, str(exc))
     final = [o for o in outcomes if o is not None]
     summary = RunSummary(run_id, out, telemetry_path, final, resolved)
     write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())

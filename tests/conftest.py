@@ -2,9 +2,9 @@
 
 Entry-point loading is off in tests (``DMCA_NO_ENTRYPOINTS=1``): a test that needs a plugin
 registers it in-process with ``use_plugin`` and it is unregistered afterwards. Tests that need an
-optional plugin carry its marker (``full``, ``pyscf``, ``aes``); they are skipped when the plugin's
-libraries are absent, unless ``DMCA_REQUIRE_PLUGINS`` names the marker (tox's ``full`` env does),
-in which case a missing library is a failure, not a skip.
+optional plugin carry its marker (``full``, ``pyscf``, ``aes``, ``dask``); they are skipped when
+the plugin's libraries are absent, unless ``DMCA_REQUIRE_PLUGINS`` names the marker (tox's
+``full`` env does), in which case a missing library is a failure, not a skip.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ _REQUIRES = {
     "full": ("dmca_causal_full", "causallearn", "dowhy"),
     "pyscf": ("dmca_pyscf_materials", "pyscf"),
     "aes": ("dmca_aes_gcm", "cryptography"),
+    "dask": ("dmca_dask_executor", "distributed"),
 }
 
 

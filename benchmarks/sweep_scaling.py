@@ -1,0 +1,250 @@
+"""A sweep of fallback studies through each executor in one run: local 1 and 2 workers, Dask 2.
+
+    /work/venv/bin/python benchmarks/sweep_scaling.py                # 64 studies, p = 10, n = 1e4
+    /work/venv/bin/python benchmarks/sweep_scaling.py --rows 100000  # heavier steps
+    /work/venv/bin/python benchmarks/sweep_scaling.py --studies 8 --repeat 1   # a quick look
+
+Each study is a full ``dmca run`` step (simulate, PC discovery, backdoor OLS, refutations) on a
+linear-Gaussian domain with 10 variables defined here and registered in-process; workers import
+this file as the module ``sweep_scaling``. Every configuration goes through
+``dmca_core.runner.run_experiment`` (results and telemetry written to a temporary folder). Two
+times are kept, best of ``--repeat`` alternating rounds: the whole ``dmca run``, and "steps", the
+executor's ``map`` alone (pool or cluster start-up, every step, shutdown), measured by a thin
+wrapper around the real executor; the rest (checks, writing results.json and the forest plot) is
+the same for every executor. Dask runs twice: with a LocalCluster it starts and closes itself, and
+against a LocalCluster already running (``--address``; its start-up not timed). BLAS is held to
+one thread in every process. Printed: the times, the 2-worker speed-up over 1 worker, Dask's
+times over the local pool's, whether every run gave the same results.json numbers, and, before
+and after, the load average and the cores two busy processes actually get (the ceiling of any
+2-worker speed-up on a shared machine).
+"""
+
+from __future__ import annotations
+
+import os
+
+# one BLAS thread everywhere, so that "1 worker" means one core (Dask's workers do the same)
+for _key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_key, "1")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
+from itertools import combinations  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from dmca_core import hookimpl  # noqa: E402
+from dmca_core.types import DomainData, Graph, Table, Truth  # noqa: E402
+
+P = 10
+NAMES = tuple(f"V{i}" for i in range(P))
+
+
+def _weights(seed: int = 2026) -> np.ndarray:
+    """A random DAG over V0..V9 in index order, about three neighbours a node, |w| in [0.3, 1]."""
+    rng = np.random.default_rng(seed)
+    w = np.zeros((P, P))
+    for a, b in combinations(range(P), 2):
+        if rng.random() < 3.0 / (P - 1):
+            w[a, b] = rng.uniform(0.3, 1.0) * rng.choice((-1.0, 1.0))
+    return w
+
+
+W = _weights()
+TOTAL = np.linalg.inv(np.eye(P) - W)  # x = x W + e  =>  total effect of i on j = TOTAL[i, j]
+
+
+class _Truth:
+    """Closed form: in a linear SEM the effect of do(T) is the sum over directed paths."""
+
+    def __call__(self, treatment: str, outcome: str, t0: float, t1: float) -> Truth:
+        effect = (t1 - t0) * TOTAL[NAMES.index(treatment), NAMES.index(outcome)]
+        return Truth(float(effect), 0.0, 0)
+
+
+class Linear10:
+    name = "bench_linear10"
+
+    def hypotheses(self) -> tuple[str, ...]:
+        return ("linear",)
+
+    def variables(self, hypothesis: str) -> tuple[str, ...]:
+        return NAMES
+
+    def load(self, hypothesis: str, rows: int, seed: int, params: Mapping[str, Any]) -> DomainData:
+        x = np.random.default_rng(seed).standard_normal((rows, P)) @ TOTAL
+        dag = Graph(NAMES, [(NAMES[i], NAMES[j]) for i, j in zip(*np.nonzero(W), strict=True)])
+        return DomainData(Table(NAMES, x), dag, _Truth())
+
+
+@hookimpl
+def register_domains(register: Callable[[Linear10], None]) -> None:
+    register(Linear10())
+
+
+def pairs(count: int) -> list[tuple[str, str]]:
+    """Treatment -> outcome pairs with a non-zero total effect, in a fixed order."""
+    found = [(NAMES[i], NAMES[j]) for i in range(P) for j in range(i + 1, P) if abs(TOTAL[i, j]) > 1e-9]
+    return [found[k % len(found)] for k in range(count)]
+
+
+def config(studies: int, rows: int, executor: Mapping[str, Any], out: Path) -> Any:
+    import yaml
+
+    from dmca_core.config import parse_config
+
+    raw = {
+        "experiment": "sweep_scaling",
+        "seed": 5,
+        "estimator": "fallback",
+        "executor": dict(executor),
+        "output": str(out),
+        "telemetry": {"path": str(out / "telemetry.jsonl")},
+        "studies": [
+            {
+                "domain": "bench_linear10",
+                "hypothesis": "linear",
+                "treatment": t,
+                "outcome": y,
+                "rows": rows,
+                "graph": "discover",
+            }
+            for t, y in pairs(studies)
+        ],
+    }
+    return parse_config(yaml.safe_dump(raw), source="sweep_scaling.py")
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _burn(start_at: float) -> float:
+    time.sleep(max(0.0, start_at - time.time()))  # both processes start the loop together
+    t = time.perf_counter()
+    x = 0
+    for i in range(5_000_000):
+        x += i
+    return time.perf_counter() - t
+
+
+def free_cores() -> float:
+    """How many cores two CPU-bound processes actually get now (2.0 on an idle 2-core machine).
+
+    The same pure-Python loop alone, then in two processes at once; the ratio of the times is the
+    ceiling for any 2-worker speed-up measured around it.
+    """
+    import multiprocessing
+
+    alone = min(_burn(0.0) for _ in range(2))
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        start_at = time.time() + 2.0
+        together = max(pool.map(_burn, [start_at, start_at]))
+    return 2 * alone / together
+
+
+class TimedExecutor:
+    """A real executor, plus the time its ``map`` took (pool or cluster start-up, every step, close)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.last = inner, f"timed_{inner.name}", 0.0
+
+    def map(self, fn: Callable[[Any], Any], items: Any, **kw: Any) -> list[Any]:
+        t = time.perf_counter()
+        try:
+            return self.inner.map(fn, items, **kw)
+        finally:
+            self.last = time.perf_counter() - t
+
+
+TIMED: dict[str, TimedExecutor] = {}
+
+
+@hookimpl
+def register_executors(register: Callable[[TimedExecutor], None]) -> None:
+    from dmca_core.default_plugins.local_executor import LocalExecutor
+    from dmca_dask_executor.plugin import DaskExecutor
+
+    for inner in (LocalExecutor(), DaskExecutor()):
+        register(TIMED.setdefault(inner.name, TimedExecutor(inner)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=64)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, alternating; best kept")
+    args = parser.parse_args()
+
+    import dask
+    from distributed import LocalCluster
+
+    from dmca_core.plugins import pm, setup
+    from dmca_core.runner import run_experiment
+    from dmca_dask_executor.plugin import local_cluster_config, preserved_environ
+
+    setup()
+    # registered under its importable name (not __main__), so that worker processes can import it
+    me = importlib.import_module("sweep_scaling")
+    for mod in (me, importlib.import_module("dmca_causal_fallback.plugin")):
+        if not pm.is_registered(mod):
+            pm.register(mod)
+
+    print(f"{args.studies} fallback studies (PC discovery + backdoor OLS), p = {P}, n = {args.rows}, "
+          f"best of {args.repeat}")  # fmt: skip
+    print(f"load average before: {load_average()}  (cores: {os.cpu_count()}); free cores: {free_cores():.2f}")
+    total: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    numbers: dict[str, list[Any]] = {}
+    failed: dict[str, int] = {}
+    # the running cluster is set up as the executor sets up its own; its nannies' changes to this
+    # process's environment are undone, or the local pool's workers would inherit them
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        preserved_environ(),
+        dask.config.set(local_cluster_config(allowed_failures=3)),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR
+        ) as running,
+    ):
+        runs: list[tuple[str, str, dict[str, Any]]] = [
+            ("local, 1 worker", "local", {"workers": 1}),
+            ("local, 2 workers", "local", {"workers": 2}),
+            ("dask, own LocalCluster, 2 workers", "dask", {"workers": 2}),
+            ("dask, running LocalCluster, 2", "dask", {"address": running.scheduler_address}),
+        ]
+        for round_ in range(args.repeat):
+            for label, name, settings in runs:
+                out = Path(tmp) / f"{round_}-{name}-{len(total)}"
+                cfg = config(args.studies, args.rows, {"name": f"timed_{name}", **settings}, out)
+                t = time.perf_counter()
+                summary = run_experiment(cfg, config_path="sweep_scaling.py", out_dir=out)
+                elapsed = time.perf_counter() - t
+                total[label] = min(total.get(label, float("inf")), elapsed)
+                steps[label] = min(steps.get(label, float("inf")), me.TIMED[name].last)
+                failed[label] = len(summary.failed)
+                rows = json.loads((out / "results.json").read_text())["results"]
+                numbers.setdefault(label, [{k: v for k, v in r.items() if k != "ops"} for r in rows])
+    print(
+        f"  {'executor':<36} {'dmca run':>9} {'steps':>9}   (steps = the executor's map: start-up, steps, close)"
+    )
+    for label, _, _ in runs:
+        print(f"  {label:<36} {total[label]:8.2f}s {steps[label]:8.2f}s   ({failed[label]} steps failed)")
+    for what, t in (("dmca run", total), ("steps", steps)):
+        one, two, own, running_ = (t[label] for label, _, _ in runs)
+        print(f"{what}: speed-up 2 workers over 1 {one / two:.2f}x (target >= 1.7); dask / local, 2 workers: "
+              f"own cluster {own / two:.2f}, running cluster {running_ / two:.2f} (target <= 1.15)")  # fmt: skip
+    same = all(numbers[label] == numbers[runs[0][0]] for label, _, _ in runs)
+    print(f"same results.json numbers in every run: {'yes' if same else 'NO'}")
+    print(f"load average after: {load_average()}; free cores: {free_cores():.2f}")
+
+
+if __name__ == "__main__":
+    main()

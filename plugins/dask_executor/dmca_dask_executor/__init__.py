@@ -1,0 +1,1 @@
+"""DMCA executor plugin ``dask``: study steps on a Dask cluster."""

@@ -1,0 +1,183 @@
+"""The ``dask`` executor: study steps as tasks on a Dask cluster.
+
+With ``executor.address`` it connects to a running scheduler (``tcp://host:8786``) and leaves the
+cluster up; without one it starts a ``LocalCluster`` of ``workers`` processes with one thread each
+and closes it at the end. Only the driver writes telemetry: results come back to it and are handed
+to ``on_result`` one by one as they finish.
+
+Faults: a worker that dies mid-task is replaced (by its nanny) and the scheduler re-runs the task
+elsewhere, up to ``allowed-failures`` times; a task that raises is re-run ``retries`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from dmca_core import hookimpl
+from dmca_core.default_plugins.local_executor import WithPlugins, default_workers, plugin_modules
+from dmca_core.errors import DmcaError, UsageError
+
+OPTIONS = ("retries", "allowed_failures", "connect_timeout")
+DEFAULTS = {"retries": 2, "allowed_failures": 3, "connect_timeout": 30}
+
+
+@contextmanager
+def preserved_environ() -> Iterator[None]:
+    """Undo what a LocalCluster's nannies write into this process's environment.
+
+    Nannies run in the driver and set ``distributed.nanny.pre-spawn-environ`` (one BLAS thread,
+    ``PYTHONHASHSEED``) in ``os.environ`` for the workers they spawn; the driver keeps its own.
+    """
+    import dask
+
+    keys = [*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"]
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def local_cluster_config(allowed_failures: int) -> dict[str, Any]:
+    """Dask settings for the LocalCluster dmca starts (read when the scheduler and nannies start).
+
+    Dask's nannies give workers ``MALLOC_TRIM_THRESHOLD_=65536`` to hand memory back to the OS.
+    Setting it turns off glibc's adaptive mmap threshold, so every large numpy temporary is
+    mmapped and unmapped afresh: short study steps took ~50% more CPU (docs/benchmarks.md). Our
+    workers keep nothing between tasks, so they do without it; the one-BLAS-thread settings stay.
+    """
+    import dask
+
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ", {})
+    return {
+        "distributed.scheduler.allowed-failures": allowed_failures,
+        "distributed.nanny.pre-spawn-environ": {
+            k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"
+        },
+    }
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Open and close a TCP connection to a ``tcp://`` scheduler; raise OSError if nobody listens."""
+    parts = urlsplit(address)
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return  # other transports (tls, ucx, inproc): the Client finds out
+    socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+
+
+def _int_option(options: Mapping[str, Any], key: str, minimum: int) -> int:
+    value = options.get(key, DEFAULTS[key])
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"executor.options.{key}: must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class DaskExecutor:
+    name = "dask"
+
+    def check(self, workers: int | None, options: Mapping[str, Any]) -> None:
+        """Refuse bad options with the key that is wrong, before anything connects."""
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise UsageError(f"executor.workers: must be an integer >= 1, got {workers!r}")
+        for key in options:
+            if key not in OPTIONS and key != "address":
+                raise UsageError(
+                    f"executor.options.{key}: unknown option for dask; valid: {', '.join(OPTIONS)}"
+                )
+        _int_option(options, "retries", 0)
+        _int_option(options, "allowed_failures", 0)
+        _int_option(options, "connect_timeout", 1)
+        address = options.get("address")
+        if address is not None and (not isinstance(address, str) or "://" not in address):
+            raise UsageError(
+                f"executor.address: expected a scheduler address like tcp://host:8786, got {address!r}"
+            )
+        if address and "allowed_failures" in options:
+            raise UsageError(
+                "executor.options.allowed_failures: applies to the LocalCluster dmca starts; a running "
+                "scheduler reads DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES when it starts"
+            )
+
+    def _client(self, stack: ExitStack, workers: int, options: Mapping[str, Any]) -> Any:
+        import dask
+        from distributed import Client, LocalCluster
+
+        address = options.get("address")
+        if address:
+            timeout = _int_option(options, "connect_timeout", 1)
+            try:
+                _probe(address, timeout)  # a Client that fails to connect leaves its event-loop thread behind
+                return stack.enter_context(Client(address, timeout=timeout, set_as_default=False))
+            except (OSError, TimeoutError) as exc:
+                raise UsageError(
+                    f"executor.address: cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc})"
+                ) from None
+        stack.enter_context(preserved_environ())  # entered first: restored after the cluster closes
+        # the scheduler reads allowed-failures when it is created
+        with dask.config.set(local_cluster_config(_int_option(options, "allowed_failures", 0))):
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address="127.0.0.1:0",  # health and metrics only (no bokeh): any free port
+                    silence_logs=logging.ERROR,
+                )
+            )
+        return stack.enter_context(Client(cluster, set_as_default=False))
+
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        items: Sequence[Any],
+        *,
+        workers: int | None,
+        options: Mapping[str, Any],
+        on_result: Callable[[int, Any], None],
+    ) -> list[Any]:
+        self.check(workers, options)
+        results: list[Any] = [None] * len(items)
+        if not items:
+            return results
+        from distributed import as_completed
+
+        n = min(default_workers() if workers is None else workers, len(items))
+        call = WithPlugins(fn, plugin_modules())
+        lost: list[tuple[int, BaseException | None]] = []
+        with ExitStack() as stack:
+            client = self._client(stack, n, options)
+            futures = client.map(call, list(items), pure=False, retries=_int_option(options, "retries", 0))
+            index = {fut.key: i for i, fut in enumerate(futures)}
+            stack.enter_context(client.as_current())  # as_completed looks for the current client
+            for fut in as_completed(futures):
+                i = index[fut.key]
+                if fut.status != "finished":
+                    lost.append((i, fut.exception()))
+                    continue
+                results[i] = fut.result()
+                fut.release()  # the driver has it now; free the worker's copy
+                on_result(i, results[i])
+        if lost:
+            i, exc = min(lost, key=lambda x: x[0])
+            if isinstance(exc, DmcaError):  # e.g. a plugin module that does not import on the workers
+                raise exc
+            raise DmcaError(
+                f"{len(lost)} of {len(items)} tasks were lost on the Dask cluster, first task {i}: "
+                f"{type(exc).__name__}: {exc}"
+            )
+        return results
+
+
+@hookimpl
+def register_executors(register: Callable[[DaskExecutor], None]) -> None:
+    register(DaskExecutor())

@@ -1,0 +1,240 @@
+"""The ``dask`` executor on a LocalCluster: same numbers as ``local``, one telemetry writer, faults.
+
+One cluster serves the module (two worker processes, one thread each); the fault domains come from
+``test_executor_local`` (a plugin module the workers import by name).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import test_executor_local as base
+from test_executor_local import (
+    STUDIES,
+    check_one_record_per_step,
+    hello_study,
+    rows,
+    run,
+    write_config,
+)
+
+pytestmark = pytest.mark.dask
+
+
+@pytest.fixture(scope="module")
+def address() -> Iterator[str]:
+    """A LocalCluster for the module; its workers inherit this sys.path (the example plugin)."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    added = str(base.HELLO) not in sys.path
+    if added:
+        sys.path.insert(0, str(base.HELLO))
+    from dmca_dask_executor.plugin import local_cluster_config, preserved_environ
+
+    # set up as the executor sets up its own, except: one re-run after a worker dies (the
+    # crash-once test), the second death loses the task
+    with (
+        preserved_environ(),
+        dask.config.set(local_cluster_config(allowed_failures=1)),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            silence_logs=50,
+        ) as cluster,
+    ):
+        yield cluster.scheduler_address
+    if added and str(base.HELLO) in sys.path:
+        sys.path.remove(str(base.HELLO))
+    _stop_offload_thread()
+
+
+def _stop_offload_thread() -> None:
+    """End the thread an in-process Dask scheduler leaves behind (its "offload" pool).
+
+    Other tests in this process check that no extra thread runs before they fork (SIDRCE's
+    two-process reader); a fresh, idle pool takes the old one's place, so Dask still works.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import utils
+
+    pool = getattr(utils, "_offload_executor", None)
+    if isinstance(pool, ThreadPoolExecutor):
+        pool.shutdown(wait=True)
+        utils._offload_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="Dask-Offload")
+
+
+@pytest.fixture
+def plugins_in_process(use_plugin, fallback, address) -> None:
+    import dmca_dask_executor.plugin
+    import dmca_hello.plugin
+
+    use_plugin(dmca_dask_executor.plugin)
+    use_plugin(dmca_hello.plugin)
+    use_plugin(base)
+
+
+def test_dask_gives_the_local_rows_value_by_value(plugins_in_process, address: str, tmp_path: Path) -> None:
+    one = write_config(tmp_path, STUDIES, {"name": "local", "workers": 1}, "one")
+    assert run(one, tmp_path / "one") == 1  # one study fails, the others finish
+    two = write_config(tmp_path, STUDIES, {"name": "local", "workers": 2}, "two")
+    assert run(two, tmp_path / "two") == 1
+    remote = write_config(tmp_path, STUDIES, {"name": "local"}, "remote")
+    assert run(remote, tmp_path / "remote", "--executor", "dask", "--address", address) == 1
+    check_one_record_per_step(remote, tmp_path / "remote")
+    reference = rows(tmp_path / "one")
+    assert [r["status"] for r in reference] == ["ok"] * 4 + ["failed"]
+    assert rows(tmp_path / "two") == reference
+    assert rows(tmp_path / "remote") == reference
+
+
+def _spawned_children() -> set[int]:
+    import psutil
+
+    return {c.pid for c in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(c.cmdline())}
+
+
+def test_without_an_address_a_local_cluster_is_started_and_closed(
+    plugins_in_process, tmp_path: Path, monkeypatch
+) -> None:
+    from dmca_core.config import load_config
+    from dmca_core.runner import run_experiment
+
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    studies = [*STUDIES[:2], {**hello_study(domain="env_probe", steps=4), "params": {"probe": str(probe)}}]
+    cfg = write_config(tmp_path, studies, {"name": "dask", "workers": 2}, "own")
+    before = _spawned_children()
+    monkeypatch.setenv("PYTHONHASHSEED", "123")  # values a nanny would overwrite
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    environ = dict(os.environ)
+    during: set[int] = set()
+
+    def progress(done: int, total: int) -> None:
+        during.update(_spawned_children() - before)
+
+    run_experiment(load_config(cfg), config_path=str(cfg), out_dir=tmp_path / "own", progress=progress)
+    assert len(during) == 2  # the run's own two worker processes ...
+    assert not during & _spawned_children()  # ... are gone once it returns
+    assert dict(os.environ) == environ  # the nannies' OMP_NUM_THREADS, PYTHONHASHSEED are undone
+    seen = {int(f.name): json.loads(f.read_text()) for f in probe.iterdir()}
+    assert set(seen) <= during  # the probe ran in the cluster's workers ...
+    for env in seen.values():  # ... with one BLAS thread and glibc's adaptive mmap threshold kept
+        assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
+    ref = write_config(tmp_path, studies, {"name": "local", "workers": 1}, "ref")
+    assert run(ref, tmp_path / "ref") == 0
+    assert rows(tmp_path / "own") == rows(tmp_path / "ref")
+    check_one_record_per_step(cfg, tmp_path / "own")
+
+
+def test_a_killed_worker_is_replaced_and_nothing_is_lost(
+    plugins_in_process, address: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "crashed"
+    studies = [
+        hello_study(steps=2),
+        {**hello_study(domain="crash_once", steps=2), "params": {"marker": str(marker)}},
+    ]
+    cfg = write_config(tmp_path, studies, {"name": "dask", "address": address}, "crash")
+    assert run(cfg, tmp_path / "crash") == 0
+    assert marker.exists()  # a worker really died
+    check_one_record_per_step(cfg, tmp_path / "crash")
+    ref = write_config(tmp_path, studies, {"name": "local", "workers": 1}, "ref")
+    assert run(ref, tmp_path / "ref") == 0
+    assert rows(tmp_path / "crash") == rows(tmp_path / "ref")
+
+
+def test_a_task_that_always_kills_its_worker_is_reported_lost(
+    plugins_in_process, address: str, tmp_path: Path, capsys
+) -> None:
+    marker = tmp_path / "attempts"
+    studies = [hello_study(), {**hello_study(domain="crash_always"), "params": {"marker": str(marker)}}]
+    cfg = write_config(tmp_path, studies, {"name": "dask", "address": address}, "always")
+    assert run(cfg, tmp_path / "always") == 1
+    assert marker.read_text() == "xx"  # allowed-failures 1: one re-run, then the scheduler gives up
+    err = capsys.readouterr().err
+    assert "1 of 2 tasks were lost on the Dask cluster, first task 1: KilledWorker" in err
+    assert len(base.telemetry(cfg)) == 1  # the step that finished was still recorded
+
+
+def test_progress_counts_each_result_as_it_arrives(plugins_in_process, address: str, tmp_path: Path) -> None:
+    from dmca_core.config import load_config
+    from dmca_core.runner import run_experiment
+
+    gate = tmp_path / "gate"
+    studies = [hello_study(), {**hello_study(domain="gate"), "params": {"gate": str(gate)}}]
+    cfg_path = write_config(tmp_path, studies, {"name": "dask", "address": address}, "progress")
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+        gate.touch()
+
+    summary = run_experiment(
+        load_config(cfg_path), config_path=str(cfg_path), out_dir=tmp_path / "p", progress=progress
+    )
+    assert [o.error for o in summary.outcomes] == [None, None]
+    assert calls == [(1, 2), (2, 2)]
+
+
+def test_an_unreachable_scheduler_is_one_line_exit_2(plugins_in_process, tmp_path: Path, capsys) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = write_config(tmp_path, [hello_study()], {"name": "dask", "options": {"connect_timeout": 1}}, "down")
+    assert run(cfg, tmp_path / "out", "--address", f"tcp://127.0.0.1:{port}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1
+        and f"executor.address: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err[0]
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("executor", "message"),
+    [
+        ({"name": "dask", "options": {"threads": 2}}, "executor.options.threads: unknown option for dask"),
+        (
+            {"name": "dask", "address": "host:8786"},
+            "executor.address: expected a scheduler address like tcp://",
+        ),
+        (
+            {"name": "dask", "address": "tcp://127.0.0.1:1", "options": {"allowed_failures": 5}},
+            "executor.options.allowed_failures: applies to the LocalCluster dmca starts",
+        ),
+    ],
+)
+def test_bad_dask_settings_are_one_line_exit_2(
+    plugins_in_process, tmp_path: Path, capsys, executor, message
+) -> None:
+    cfg = write_config(tmp_path, [hello_study()], executor, "bad")
+    assert run(cfg, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_plugin_the_workers_cannot_import_stops_the_run(
+    plugins_in_process, use_plugin, address, tmp_path, capsys
+):
+    use_plugin(base.write_plugin_elsewhere(tmp_path, "dmca_plugin_only_in_driver"))
+    cfg = write_config(tmp_path, [hello_study()], {"name": "dask", "address": address}, "missing")
+    assert run(cfg, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "plugin module 'dmca_plugin_only_in_driver' does not import in the worker process" in err
+
+
+@pytest.mark.aes
+def test_batch_encrypted_telemetry_from_dask_workers_opens_without_gaps(
+    plugins_in_process, use_plugin, address: str, tmp_path: Path, monkeypatch
+) -> None:
+    base.check_encrypted_run(tmp_path, {"name": "dask", "address": address}, use_plugin, monkeypatch)

@@ -1,0 +1,381 @@
+"""The ``local`` executor: same numbers whatever the worker count, one telemetry writer, faults.
+
+This module is also a plugin (its ``register_domains`` adds fault-injection domains) that worker
+processes import by name; ``test_executor_dask.py`` uses it too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from dmca_core import hookimpl
+from dmca_core.cli import main
+from dmca_core.errors import UsageError
+
+HELLO = Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"
+
+
+def _hello_linear() -> Any:
+    if "dmca_hello.plugin" in sys.modules:
+        return sys.modules["dmca_hello.plugin"].HelloLinear
+    if str(HELLO) not in sys.path:  # a worker process whose driver registered the example
+        sys.path.insert(0, str(HELLO))
+    import dmca_hello.plugin
+
+    return dmca_hello.plugin.HelloLinear
+
+
+# --- fault-injection domains (imported by name in worker processes) ------------------------------
+
+
+class _Wrapped:
+    """``hello_linear`` with one extra parameter that controls a fault."""
+
+    name = ""
+    extra = ""
+
+    def hypotheses(self) -> tuple[str, ...]:
+        return ("toy",)  # non-empty: preflight never loads data in the driver
+
+    def variables(self, hypothesis: str) -> tuple[str, ...]:
+        return ("Z", "X", "Y")
+
+    def load(self, hypothesis: str, rows: int, seed: int, params: Mapping[str, Any]) -> Any:
+        rest = {k: v for k, v in params.items() if k != self.extra}
+        self.fault(Path(params[self.extra]))
+        return _hello_linear()().load(hypothesis, rows, seed, rest)
+
+    def fault(self, path: Path) -> None:
+        raise NotImplementedError
+
+
+class CrashOnce(_Wrapped):
+    """Kills its worker process the first time any step loads (``marker`` records that it did)."""
+
+    name, extra = "crash_once", "marker"
+
+    def fault(self, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.close(fd)
+        os._exit(3)
+
+
+class CrashAlways(_Wrapped):
+    """Kills its worker process every time; ``marker`` counts the attempts."""
+
+    name, extra = "crash_always", "marker"
+
+    def fault(self, path: Path) -> None:
+        with open(path, "a") as fh:
+            fh.write("x")
+        os._exit(3)
+
+
+class Gate(_Wrapped):
+    """Waits until the file ``gate`` exists: the driver creates it when the first result arrives."""
+
+    name, extra = "gate", "gate"
+
+    def fault(self, path: Path) -> None:
+        deadline = time.monotonic() + 60
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("no progress was reported while steps were still running")
+            time.sleep(0.02)
+
+
+class EnvProbe(_Wrapped):
+    """Writes its process id and environment settings into the folder ``probe``."""
+
+    name, extra = "env_probe", "probe"
+
+    def fault(self, path: Path) -> None:
+        keys = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")
+        (path / str(os.getpid())).write_text(json.dumps({k: os.environ.get(k) for k in keys}))
+
+
+@hookimpl
+def register_domains(register: Callable[[Any], None]) -> None:
+    for cls in (CrashOnce, CrashAlways, Gate, EnvProbe):
+        register(cls())
+
+
+# --- helpers shared with test_executor_dask.py -----------------------------------------------------
+
+
+def hello_study(**kw: Any) -> dict[str, Any]:
+    return {
+        "domain": "hello_linear",
+        "hypothesis": "toy",
+        "treatment": "X",
+        "outcome": "Y",
+        "rows": 400,
+        **kw,
+    }
+
+
+def write_config(tmp_path: Path, studies: list[dict[str, Any]], executor: dict[str, Any], tag: str) -> Path:
+    cfg = {
+        "experiment": "executors",
+        "seed": 11,
+        "estimator": "fallback",
+        "executor": executor,
+        "telemetry": {
+            "path": str(tmp_path / f"tel-{tag}.jsonl"),
+            "batch": {"max_records": 2, "max_seconds": 1.0},
+        },
+        "studies": studies,
+    }
+    path = tmp_path / f"exp-{tag}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run(cfg: Path, out: Path, *extra: str) -> int:
+    return main(["run", str(cfg), "--out", str(out), "--quiet", *extra])
+
+
+def rows(out: Path) -> list[dict[str, Any]]:
+    """results.json rows without the measured resource use (timings differ run to run)."""
+    return [
+        {k: v for k, v in r.items() if k != "ops"}
+        for r in json.loads((out / "results.json").read_text())["results"]
+    ]
+
+
+def telemetry(cfg: Path) -> list[dict[str, Any]]:
+    path = Path(yaml.safe_load(cfg.read_text())["telemetry"]["path"])
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_one_record_per_step(cfg: Path, out: Path) -> None:
+    records = telemetry(cfg)
+    payload = json.loads((out / "results.json").read_text())
+    expected = sorted((r["domain"], r["step"]) for r in payload["results"])
+    assert sorted((r["domain"], r["step"]) for r in records) == expected
+    assert {r["run_id"] for r in records} == {payload["run_id"]}
+    # each record carries its own step's estimate, not another step's
+    ok = [r for r in payload["results"] if r["status"] == "ok"]
+    assert sorted(r["causal_effect"] for r in records if "causal_effect" in r) == sorted(
+        r["causal_effect"] for r in ok
+    )
+
+
+AES_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # a test key, not a secret
+
+
+def check_encrypted_run(
+    tmp_path: Path,
+    executor: dict[str, Any],
+    use_plugin: Callable[[Any], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batch-encrypted telemetry from several workers: every record opens, no sequence gap."""
+    import dmca_aes_gcm.plugin
+    from sidrce.collector import collect
+
+    use_plugin(dmca_aes_gcm.plugin)
+    monkeypatch.setenv("SIDRCE_AES_KEY", AES_KEY)
+    cfg = write_config(tmp_path, [hello_study(steps=5)], executor, "aes")
+    cfg.write_text(cfg.read_text().replace("telemetry:\n", "telemetry:\n  encryption: batch\n"))
+    assert run(cfg, tmp_path / "aes") == 0
+    tel = Path(yaml.safe_load(cfg.read_text())["telemetry"]["path"])
+    assert b"hello_linear" not in tel.read_bytes()  # sealed
+    report = collect([tel])
+    assert report["count"] == 5 and report["rejected"] == {}
+
+
+STUDIES = [
+    hello_study(steps=3),
+    hello_study(outcome="Z", steps=1, graph="discover"),
+    hello_study(params={"effect": "oops"}),  # fails in the worker; the others go on
+]
+
+
+@pytest.fixture
+def plugins_in_process(use_plugin, fallback) -> Iterator[None]:
+    """hello_linear, the fault domains and the fallback estimator, registered in this process only."""
+    added = str(HELLO) not in sys.path
+    if added:  # spawned workers get the driver's sys.path
+        sys.path.insert(0, str(HELLO))
+    import dmca_hello.plugin
+
+    use_plugin(dmca_hello.plugin)
+    use_plugin(sys.modules[__name__])
+    try:
+        yield
+    finally:
+        if added and str(HELLO) in sys.path:
+            sys.path.remove(str(HELLO))
+
+
+def test_same_rows_in_the_same_order_for_one_and_two_workers(plugins_in_process, tmp_path: Path) -> None:
+    outs = {}
+    for tag, executor in (
+        ("one", {"name": "local", "workers": 1}),
+        ("two", {"name": "local", "workers": 2}),
+        ("forkserver", {"name": "local", "workers": 2, "options": {"start_method": "forkserver"}}),
+    ):
+        cfg = write_config(tmp_path, STUDIES, executor, tag)
+        outs[tag] = tmp_path / tag
+        assert run(cfg, outs[tag]) == 1  # exit 1: one study failed
+        check_one_record_per_step(cfg, outs[tag])
+    one = rows(outs["one"])
+    assert [(r["study"], r["step"], r["status"]) for r in one] == [
+        *(("hello_linear/toy", s, "ok") for s in (1, 2, 3)),
+        ("hello_linear/toy", 1, "ok"),
+        ("hello_linear/toy", 1, "failed"),
+    ]
+    assert "oops" in one[-1]["error"]
+    assert len({r["causal_effect"] for r in one[:3]}) == 3  # three steps, three seeds
+    assert rows(outs["two"]) == one
+    assert rows(outs["forkserver"]) == one
+
+
+def test_a_killed_worker_is_replaced_and_nothing_is_lost(plugins_in_process, tmp_path: Path) -> None:
+    marker = tmp_path / "crashed"
+    studies = [
+        hello_study(steps=2),
+        {**hello_study(domain="crash_once", steps=2), "params": {"marker": str(marker)}},
+    ]
+    cfg = write_config(tmp_path, studies, {"name": "local", "workers": 2}, "crash")
+    with pytest.warns(RuntimeWarning, match="a worker process died"):
+        assert run(cfg, tmp_path / "crash") == 0
+    assert marker.exists()  # a worker really died
+    check_one_record_per_step(cfg, tmp_path / "crash")
+    # the same run where nothing crashes (marker already there), in-process, gives the same rows
+    ref = write_config(tmp_path, studies, {"name": "local", "workers": 1}, "ref")
+    assert run(ref, tmp_path / "ref") == 0
+    assert rows(tmp_path / "crash") == rows(tmp_path / "ref")
+    assert all(r["status"] == "ok" for r in rows(tmp_path / "ref"))
+
+
+def test_a_task_that_always_kills_its_worker_stops_after_the_retries(
+    plugins_in_process, tmp_path: Path, capsys
+) -> None:
+    marker = tmp_path / "attempts"
+    studies = [{**hello_study(domain="crash_always"), "params": {"marker": str(marker)}}]
+    cfg = write_config(
+        tmp_path, studies, {"name": "local", "workers": 2, "options": {"retries": 1}}, "always"
+    )
+    with pytest.warns(RuntimeWarning, match="a worker process died"):
+        assert run(cfg, tmp_path / "always") == 1
+    assert marker.read_text() == "xx"  # first try and one retry
+    err = capsys.readouterr().err
+    assert "worker processes died 2 times; 1 of 1 tasks did not finish (executor.options.retries is 1)" in err
+
+
+def test_progress_counts_each_result_as_it_arrives(plugins_in_process, tmp_path: Path) -> None:
+    from dmca_core.config import load_config
+    from dmca_core.runner import run_experiment
+
+    gate = tmp_path / "gate"
+    studies = [hello_study(), {**hello_study(domain="gate"), "params": {"gate": str(gate)}}]
+    cfg_path = write_config(tmp_path, studies, {"name": "local", "workers": 2}, "progress")
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+        gate.touch()  # the gated step, already running in the other worker, may now finish
+
+    summary = run_experiment(
+        load_config(cfg_path), config_path=str(cfg_path), out_dir=tmp_path / "p", progress=progress
+    )
+    assert [o.error for o in summary.outcomes] == [None, None]
+    assert calls == [(1, 2), (2, 2)]
+
+
+@pytest.mark.parametrize(
+    ("executor", "message"),
+    [
+        (
+            {"name": "local", "address": "tcp://127.0.0.1:8786"},
+            "executor.address: the local executor runs on this machine",
+        ),
+        ({"name": "local", "options": {"threads": 2}}, "executor.options.threads: unknown option for local"),
+        (
+            {"name": "local", "options": {"start_method": "fork"}},
+            "executor.options.start_method: 'fork' is not",
+        ),
+        ({"name": "local", "options": {"retries": -1}}, "executor.options.retries: must be an integer >= 0"),
+    ],
+)
+def test_bad_executor_settings_are_one_line_exit_2(
+    plugins_in_process, tmp_path: Path, capsys, executor: dict[str, Any], message: str
+) -> None:
+    cfg = write_config(tmp_path, [hello_study()], executor, "bad")
+    assert run(cfg, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_address_on_the_command_line_reaches_the_executor(plugins_in_process, tmp_path: Path, capsys) -> None:
+    cfg = write_config(tmp_path, [hello_study()], {"name": "local"}, "cli")
+    assert run(cfg, tmp_path / "out", "--address", "tcp://127.0.0.1:8786") == 2
+    assert "executor.address: the local executor runs on this machine" in capsys.readouterr().err
+
+
+def test_check_rejects_zero_workers() -> None:
+    from dmca_core.default_plugins.local_executor import LocalExecutor
+
+    with pytest.raises(UsageError, match="executor.workers: must be an integer >= 1"):
+        LocalExecutor().check(0, {})
+
+
+def write_plugin_elsewhere(tmp_path: Path, name: str) -> ModuleType:
+    """A plugin module importable in this process only: its folder leaves sys.path at once."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text("X = 1\n")
+    sys.path.insert(0, str(folder))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(folder))
+
+
+def test_a_plugin_the_workers_cannot_import_stops_the_run(
+    plugins_in_process, use_plugin, tmp_path: Path, capsys
+):
+    use_plugin(write_plugin_elsewhere(tmp_path, "dmca_plugin_only_here"))
+    cfg = write_config(tmp_path, [hello_study(steps=2)], {"name": "local", "workers": 2}, "missing")
+    assert run(cfg, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "plugin module 'dmca_plugin_only_here' does not import in the worker process" in err
+
+
+def test_plugins_travel_by_module_name_and_objects_are_flagged(plugins_in_process, use_plugin) -> None:
+    from dmca_core.default_plugins.local_executor import plugin_modules
+
+    class ObjectPlugin:
+        @hookimpl
+        def register_domains(self, register: Callable[[Any], None]) -> None:
+            pass
+
+    use_plugin(ObjectPlugin())
+    with pytest.warns(RuntimeWarning, match="is not an importable module; workers in other processes"):
+        names = plugin_modules()
+    assert names[-3:] == ("dmca_causal_fallback.plugin", "dmca_hello.plugin", __name__)
+    assert not any(n.startswith("dmca_core.") for n in names)
+
+
+@pytest.mark.aes
+def test_batch_encrypted_telemetry_from_two_workers_opens_without_gaps(
+    plugins_in_process, use_plugin, tmp_path: Path, monkeypatch
+) -> None:
+    check_encrypted_run(tmp_path, {"name": "local", "workers": 2}, use_plugin, monkeypatch)
