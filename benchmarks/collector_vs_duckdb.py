@@ -4,7 +4,9 @@
 
 Prints lines/s of each and the ratio sidrce/DuckDB (targets: plain >= 0.7, line-encrypted >= 0.25),
 after checking that both give the same per-group medians. Each tool runs in-process, best of
-``--repeat``, alternating so that load on a shared machine hits both alike.
+``--repeat``, alternating so that load on a shared machine hits both alike; the CPU seconds each run
+used (this process and its children: sidrce reads a large plain file in two processes, DuckDB in
+threads) are printed beside the wall time, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import json
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -84,10 +87,16 @@ def run_duckdb(path: Path) -> dict:
     return {(d, h): (n, c, q, l) for d, h, n, c, q, l in rows}
 
 
-def run_sidrce(path: Path, environ: dict | None = None) -> dict:
-    from sidrce.collector import collect
+def run_sidrce(path: Path, environ: dict | None = None, *, one_process: bool = False) -> dict:
+    from sidrce import collector
 
-    report = collect([path], environ=environ)
+    saved = collector.PARALLEL_MIN_BYTES
+    if one_process:  # for the comparison row: the same code without the second reader
+        collector.PARALLEL_MIN_BYTES = 1 << 62
+    try:
+        report = collector.collect([path], environ=environ)
+    finally:
+        collector.PARALLEL_MIN_BYTES = saved
     return {
         (g["domain"], g["hypothesis"]): (
             g["count"],
@@ -99,20 +108,26 @@ def run_sidrce(path: Path, environ: dict | None = None) -> dict:
     }
 
 
-def best(fn, repeat: int) -> tuple[float, dict]:
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out  # type: ignore[return-value]
+def cpu_seconds() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds, result) of one call."""
+    c, t = cpu_seconds(), time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, cpu_seconds() - c, out
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def encrypted_file(plain: Path, path: Path, n: int) -> tuple[dict | None, str]:
     """Write the line-encrypted file with the AES plugin; (environ, '') or (None, why not)."""
     try:
         import dmca_aes_gcm.plugin as aes
-
         from dmca_core import plugins
 
         plugins.setup()
@@ -141,18 +156,22 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--enc-repeat", type=int, default=1, help="runs of the (slow) encrypted file")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="sidrce-bench-") as tmp:
         plain = Path(tmp) / "ops.jsonl"
         write_plain(plain, args.lines)
         size = plain.stat().st_size
-        print(f"file: {args.lines:,} lines, {size / 1e6:.0f} MB (cores: {os.cpu_count()})")
-        t_duck = t_sid = float("inf")
+        print(f"file: {args.lines:,} lines, {size / 1e6:.0f} MB (cores: {os.cpu_count()}); {load()}")
+        duck_runs, sid_runs, one_runs = [], [], []
         for _ in range(args.repeat):  # alternate, best of each
-            t, duck = best(lambda: run_duckdb(plain), 1)
-            t_duck = min(t_duck, t)
-            t, sid = best(lambda: run_sidrce(plain), 1)
-            t_sid = min(t_sid, t)
+            duck_runs.append(timed(lambda: run_duckdb(plain)))
+            sid_runs.append(timed(lambda: run_sidrce(plain)))
+            one_runs.append(timed(lambda: run_sidrce(plain, one_process=True)))
+        t_duck, c_duck, duck = min(duck_runs, key=lambda r: r[0])
+        t_sid, c_sid, sid = min(sid_runs, key=lambda r: r[0])
+        t_one, c_one, one = min(one_runs, key=lambda r: r[0])
+        assert one == sid, "one and two processes disagree"
         for key, (n, c, q, l) in duck.items():
             sn, sc, sq, sl = sid[key]
             assert n == sn and abs(c - sc) < 1e-9 and abs(q - sq) < 1e-9 and abs(l - sl) < 1e-9, (
@@ -160,22 +179,38 @@ def main() -> int:
                 duck[key],
                 sid[key],
             )
-        print(f"{'duckdb read_json+median':<28} {t_duck:7.2f} s {args.lines / t_duck:12,.0f} lines/s")
+        assert set(duck) == set(sid)
         print(
-            f"{'sidrce collect (plain)':<28} {t_sid:7.2f} s {args.lines / t_sid:12,.0f} lines/s"
-            f"  ratio {t_duck / t_sid:.2f}x of DuckDB (target >= 0.70)"
+            f"{'duckdb read_json+median':<28} {t_duck:7.2f} s (CPU {c_duck:5.2f} s) "
+            f"{args.lines / t_duck:12,.0f} lines/s"
         )
+        print(
+            f"{'sidrce collect (plain)':<28} {t_sid:7.2f} s (CPU {c_sid:5.2f} s) "
+            f"{args.lines / t_sid:12,.0f} lines/s  ratio {t_duck / t_sid:.2f}x of DuckDB (target >= 0.70)"
+        )
+        print(
+            f"{'sidrce collect (1 process)':<28} {t_one:7.2f} s (CPU {c_one:5.2f} s) "
+            f"{args.lines / t_one:12,.0f} lines/s  ratio {t_duck / t_one:.2f}x of DuckDB"
+        )
+        walls = {
+            name: [round(r[0], 2) for r in runs]
+            for name, runs in (("duckdb", duck_runs), ("sidrce", sid_runs), ("1 process", one_runs))
+        }
+        print(f"all runs (s): {walls}")
         enc_path = Path(tmp) / "ops.enc.jsonl"
         env, why = encrypted_file(plain, enc_path, args.lines)
         if env is None:
             print(f"{'sidrce collect (encrypted)':<28} skipped: {why}")
         else:
-            t_enc, out = best(lambda: run_sidrce(enc_path, env), max(1, args.repeat - 1))
+            t_enc, c_enc, out = min(
+                (timed(lambda: run_sidrce(enc_path, env)) for _ in range(args.enc_repeat)), key=lambda r: r[0]
+            )
             assert out == sid, "encrypted and plain files disagree"
             print(
-                f"{'sidrce collect (encrypted)':<28} {t_enc:7.2f} s {args.lines / t_enc:12,.0f} lines/s"
-                f"  ratio {t_duck / t_enc:.2f}x of DuckDB (target >= 0.25)"
+                f"{'sidrce collect (encrypted)':<28} {t_enc:7.2f} s (CPU {c_enc:5.2f} s) "
+                f"{args.lines / t_enc:12,.0f} lines/s  ratio {t_duck / t_enc:.2f}x of DuckDB (target >= 0.25)"
             )
+        print(load())
     return 0
 
 

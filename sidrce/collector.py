@@ -2,14 +2,25 @@
 
 Memory holds, per accepted record, only the figures the report needs (cost, qps, latency, group
 id, time, whether it is an intervention: 34 bytes), never the raw text. Bad lines are counted by
-reason and skipped. Run as a script (``python sidrce/collector.py``) it reads
+reason and skipped.
+
+Speed: plain lines are decoded a slice at a time by one msgspec call into typed structs (see
+:mod:`sidrce.validate`; string fields whose values repeat are narrowed to the values seen, so they
+cost no allocation), and turned into numpy columns without a per-record Python loop; a slice with
+any line the fast path cannot take is read line by line with the exact check. A large plain file
+is read by two processes, each half of it, and merged as if read in order (the second half is
+read here instead when it holds envelopes, whose stream checks need every line in order).
+
+Run as a script (``python sidrce/collector.py``) it reads
 ``ops_telemetry.jsonl`` in the working directory and prints the report as JSON.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -21,10 +32,10 @@ import attrs
 import numpy as np
 
 from dmca_core.errors import ConfigError, TelemetryRejected, UsageError
-from dmca_core.telemetry.record import TS_PATTERN
+from dmca_core.telemetry.record import OPTIONAL, REQUIRED, TS_PATTERN, is_valid_fast
 from sidrce import fti as F
-from sidrce.source import read_all
-from sidrce.validate import FAST, loads, problem, ts_epoch, ts_epochs
+from sidrce.source import Stream, read_all
+from sidrce.validate import FAST, REPEATED, fast_decoder, loads, problem, ts_epoch, ts_epochs_blob
 
 try:
     from msgspec import UNSET, DecodeError, ValidationError
@@ -35,11 +46,15 @@ except ImportError:  # pragma: no cover - msgspec is optional
     _FAST_ERRORS = ()
 
 KEY_VARS = "SIDRCE_AES_KEY (or SIDRCE_AES_KEYS)"
+PARALLEL_MIN_BYTES = 64 << 20  # below this, forking a second reader costs more than it saves
 SERIES_POINTS = 60  # per group; enough for a chart, small enough for every /report
 EXAMPLES = 20
 
 _get = {n: attrgetter(n) for n in ("domain", "hypothesis", "infra_cost_usd", "qps", "latency_p95_ms", "ts")}
-_get_iv = attrgetter("intervention")
+_get_kind = attrgetter("domain", "hypothesis", "intervention")
+KINDS_MAX = 1 << 16
+LITERALS_MAX = 32  # values of one string field worth listing in the decoder's type
+FAST_LINES = 4096  # lines per fast-path decode: small enough for the decoded objects to stay in cache
 
 
 class Columns:
@@ -109,6 +124,12 @@ class Aggregator:
         self.version = 0
         self._encryptors: list[Any] | None = None
         self._pending: list[tuple[float, float, float, int, float, bool]] = []
+        self._kinds: dict[tuple[str, str, str], int] = {}
+        self.decoder = FAST  # becomes fast_decoder(values seen) once a block is read
+        self._lit: dict[str, set[str]] = {}
+        self._lit_off: set[str] = set()  # fields with too many values to list
+        self._kind_gid = np.zeros(16, np.int32)
+        self._kind_chg = np.zeros(16, np.bool_)
 
     # --- input ---------------------------------------------------------------------------------
     def file(self, label: str) -> FileState:
@@ -116,8 +137,93 @@ class Aggregator:
 
     def read(self, paths: Iterable[str | Path]) -> Aggregator:
         for path in paths:
-            read_all(Path(path), self.file(str(path)))
+            path = Path(path)
+            split = self._split_point(path)
+            if split is None:
+                read_all(path, self.file(str(path)))
+            else:
+                self._read_split(path, split)
         return self
+
+    # --- one file on two cores ------------------------------------------------------------------
+    def _split_point(self, path: Path) -> int | None:
+        """Where a second process may start reading ``path`` (just after a newline near the middle),
+        or None when the file is read in one pass: small, gzip, no spare core, a caller that wants
+        every rejection as it happens (``on_reject``), or no safe way to fork."""
+        if (
+            FAST is None
+            or self.on_reject is not None
+            or (os.cpu_count() or 1) < 2
+            or "fork" not in mp.get_all_start_methods()
+            or threading.active_count() > 1  # forking a threaded process can deadlock the child
+        ):
+            return None
+        try:
+            size = path.stat().st_size
+            if size < PARALLEL_MIN_BYTES:
+                return None
+            with path.open("rb") as f:
+                if f.read(1) == b"\x1f":  # gzip: one stream, read in order
+                    return None
+                f.seek(size // 2)
+                probe = f.read(1 << 20)
+        except OSError:
+            return None  # read_all reports it
+        nl = probe.find(b"\n")
+        if nl < 0 or size // 2 + nl + 1 >= size:
+            return None
+        return size // 2 + nl + 1
+
+    def _read_split(self, path: Path, split: int) -> None:
+        """Lines before ``split`` here, the rest in a forked process; merged as if read in order.
+
+        The child handles plain records only: on the first envelope it gives up and this process
+        reads the second half itself, as it does when the first half turned out to be encrypted
+        (stream state such as sequence numbers must then see every envelope in order).
+        """
+        label = str(path)
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_second_half, args=(self, path, label, split, send), daemon=True)
+        child.start()
+        send.close()
+        sink = self.file(label)
+        try:
+            stream = Stream(path, sink)
+        except OSError:
+            child.kill()
+            raise
+        try:
+            stream.pump(limit=split)
+            try:
+                result = recv.recv()
+            except Exception:  # noqa: BLE001 - the child died (e.g. out of memory): read its half here
+                result = None
+            child.join()
+            if result is None or sink.mode == "encrypted":
+                stream.pump()
+            else:
+                self._merge(result, label, stream.line - 1)
+                sink.mode = sink.mode or result["mode"]
+        finally:
+            recv.close()
+            if child.is_alive():
+                child.kill()
+                child.join()
+            stream.close()
+
+    def _merge(self, part: dict[str, Any], label: str, line_offset: int) -> None:
+        self.flush()
+        cols = part["cols"]
+        if len(cols["cost"]):
+            remap = np.array([self._gid(k) for k in part["keys"]], np.int32)
+            self.cols.extend(**{**cols, "gid": remap[cols["gid"]]})
+        self.rejected.update(part["rejected"])
+        for ex in part["examples"]:
+            if len(self.examples) >= EXAMPLES:
+                break
+            self.examples.append({**ex, "line": ex["line"] + line_offset})
+        self.version += 1
 
     def encryptors(self) -> list[Any]:
         if self._encryptors is None:
@@ -168,11 +274,18 @@ class Aggregator:
     def add_fast(self, recs: list[Any]) -> bool:
         """A block decoded by the fast path; False (nothing added) if a ``ts`` is no real time."""
         n = len(recs)
-        tsl = list(map(_get["ts"], recs))
-        ts = ts_epochs(tsl)
+        ts = None
+        first = recs[0].ts
+        if type(first) is str:
+            try:
+                blob = "".join(map(_get["ts"], recs)).encode("ascii")
+            except (TypeError, UnicodeEncodeError):  # a missing ts (UNSET), or not ASCII
+                blob = None
+            if blob is not None:
+                ts = ts_epochs_blob(blob, n, len(first))
         if ts is None:
             ts = np.empty(n)
-            for i, s in enumerate(tsl):
+            for i, s in enumerate(map(_get["ts"], recs)):
                 if s is UNSET:
                     ts[i] = math.nan
                 else:
@@ -180,21 +293,53 @@ class Aggregator:
                     if e is None:
                         return False
                     ts[i] = e
-        keys = list(zip(map(_get["domain"], recs), map(_get["hypothesis"], recs), strict=True))
-        ids = list(map(self.groups.get, keys))
-        if None in ids:
-            ids = [self._gid(k) for k in keys]
+        # one dict lookup per record gives both the group and whether it is an intervention
+        try:
+            kind = np.fromiter(map(self._kinds.get, map(_get_kind, recs)), np.int32, n)
+        except TypeError:  # None: a triple not seen yet
+            if len(self._kinds) + n > KINDS_MAX:  # a cache: distinct interventions must not grow it
+                self._kinds.clear()
+            kind = np.fromiter(map(self._kind, map(_get_kind, recs)), np.int32, n)
         self.flush()  # keep file order
         self.cols.extend(
             cost=np.fromiter(map(_get["infra_cost_usd"], recs), float, n),
             qps=np.fromiter(map(_get["qps"], recs), float, n),
             lat=np.fromiter(map(_get["latency_p95_ms"], recs), float, n),
-            gid=np.array(ids, np.int32),
+            gid=self._kind_gid[: len(self._kinds)][kind],
             ts=ts,
-            chg=np.fromiter(map("-".__ne__, map(_get_iv, recs)), bool, n),
+            chg=self._kind_chg[: len(self._kinds)][kind],
         )
         self.version += 1
         return True
+
+    def learn(self, recs: list[Any]) -> None:
+        """Note the values of the repeated string fields in ``recs`` and narrow the decoder."""
+        for name in REPEATED:
+            if name in self._lit_off:
+                continue
+            values = set(map(attrgetter(name), recs))
+            values.discard(UNSET)
+            seen = self._lit.setdefault(name, set())
+            seen |= values
+            if len(seen) > LITERALS_MAX:
+                self._lit_off.add(name)
+                del self._lit[name]
+        literals = tuple((k, tuple(sorted(v))) for k, v in sorted(self._lit.items()) if v)
+        if not literals:  # nothing worth listing: stop trying
+            self._lit_off.update(REPEATED)
+        self.decoder = fast_decoder(literals) if literals else FAST
+
+    def _kind(self, key: tuple[str, str, str]) -> int:
+        """Index of a (domain, hypothesis, intervention) triple in the fast path's lookup table."""
+        k = self._kinds.get(key)
+        if k is None:
+            k = self._kinds[key] = len(self._kinds)
+            if k >= len(self._kind_gid):
+                self._kind_gid = np.resize(self._kind_gid, 2 * k + 2)
+                self._kind_chg = np.resize(self._kind_chg, 2 * k + 2)
+            self._kind_gid[k] = self._gid(key[:2])
+            self._kind_chg[k] = key[2] != "-"
+        return k
 
     # --- output --------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -205,6 +350,54 @@ class Aggregator:
         return summarize(self.snapshot(), **kw)
 
 
+_NUMBERS = tuple(name for name, kind in REQUIRED + OPTIONAL if kind in ("num", "num0"))
+
+
+_ZEROS = (0,) * len(_NUMBERS)
+
+
+def _finite(obj: Mapping[str, Any]) -> bool:
+    """No number field of ``obj`` is NaN or infinite. Call only after ``is_valid_fast(obj)`` (every
+    such field is absent or an int or float): a NaN or infinity makes the sum NaN or infinite; a
+    sum that overflows from finite values only sends the record to the exact check."""
+    try:
+        total = sum(map(obj.get, _NUMBERS, _ZEROS))
+    except OverflowError:  # an int too large for a float
+        return False
+    return total - total == 0
+
+
+class _Envelope(Exception):
+    """A child reading half a file met an envelope: that half must be read in order by the parent."""
+
+
+def _second_half(parent: Aggregator, path: Path, label: str, start: int, conn: Any) -> None:
+    """In the forked child: read ``path`` from ``start`` and send back columns and rejections."""
+    result = None
+    try:
+        agg = Aggregator(allow_plaintext=parent.allow_plaintext, environ=parent.environ)
+        agg._encryptors = parent._encryptors
+        sink = agg.file(label)
+        sink.refuse_envelopes = True
+        stream = Stream(path, sink, start=start)
+        try:
+            stream.pump()
+        finally:
+            stream.close()
+        snap = agg.snapshot()
+        result = {
+            "cols": snap.cols,
+            "keys": snap.keys,
+            "rejected": snap.rejected,
+            "examples": snap.examples,
+            "mode": sink.mode,
+        }
+    except Exception:  # noqa: BLE001 - any trouble: the parent reads this half itself, and reports it
+        result = None
+    conn.send(result)
+    conn.close()
+
+
 class FileState:
     """The :class:`~sidrce.source.LineSink` of one stream: plain or encrypted, its reader."""
 
@@ -212,17 +405,69 @@ class FileState:
         self.agg = agg
         self.label = label
         self.mode: str | None = None  # "plain" or "encrypted", set by the first JSON line
+        self.refuse_envelopes = False  # set in the child that reads the second half of a file
         self._readers: dict[int, Any] = {}
 
     # LineSink
-    def block(self, data: bytes, line0: int) -> None:
-        if self.mode != "encrypted" and FAST is not None and self._fast(data):
-            return
-        lines = data.split(b"\n")
+    def block(self, data: bytes | memoryview, line0: int) -> int:
+        if self.mode != "encrypted" and FAST is not None:
+            return self._block_fast(data, line0)
+        return self._block_exact(data, line0)
+
+    def _block_exact(self, data: bytes | memoryview, line0: int) -> int:
+        lines = bytes(data).split(b"\n")
         lines.pop()
         for i, line in enumerate(lines):
             self.line(line, line0 + i)
         self.agg.flush()
+        return len(lines)
+
+    def _block_fast(self, data: bytes | memoryview, line0: int) -> int:
+        """Slices of :data:`FAST_LINES` lines: each one decoded in one C call when every line in it
+        is a plain record, else read line by line (so one bad line costs only its own slice)."""
+        a = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(a == 10)  # data ends with "\n", so ends[-1] == len(data) - 1
+        # every line starts with "{" and ends with "}" (or "}\r") => no record spans lines, so one
+        # decoded value per line is exactly the per-line reading (decode_lines splits on whitespace)
+        first = np.empty(len(ends), np.bool_)
+        first[0] = a[0] == 123
+        first[1:] = a[ends[:-1] + 1] == 123
+        last = a[ends - 1]
+        cr = last == 13
+        if cr.any():
+            last = last.copy()
+            last[cr] = a[ends[cr] - 2]
+        shaped = first & (last == 125)
+        nl = len(ends)
+        for i in range(0, nl, FAST_LINES):
+            j = min(i + FAST_LINES, nl)
+            lo = 0 if i == 0 else int(ends[i - 1]) + 1
+            hi = int(ends[j - 1]) + 1
+            if not (bool(shaped[i:j].all()) and self._fast(data[lo:hi], j - i)):
+                self._block_exact(data[lo:hi], line0 + i)
+        return nl
+
+    # the fast path: a whole slice of plain records in one C call
+    def _fast(self, data: bytes | memoryview, nl: int) -> bool:
+        agg = self.agg
+        try:
+            recs = agg.decoder.decode_lines(data)
+        except _FAST_ERRORS:
+            if agg.decoder is FAST:
+                return False
+            try:  # maybe only a value not seen before: the general decoder, then learn it
+                recs = FAST.decode_lines(data)  # type: ignore[union-attr]
+            except _FAST_ERRORS:
+                return False
+            agg.learn(recs)
+        else:
+            if agg.decoder is FAST and len(agg._lit_off) < len(REPEATED):
+                agg.learn(recs)
+        if len(recs) != nl or not self.agg.add_fast(recs):
+            return False
+        if self.mode is None:
+            self.mode = "plain"
+        return True
 
     def tail(self, data: bytes, line: int) -> None:
         self.line(data, line, tail=True)
@@ -237,30 +482,6 @@ class FileState:
                 self.agg.reject(self.label, rej.line, rej.reason, rej.detail)
         self._readers.clear()
         self.agg.flush()
-
-    # the fast path: a whole block of plain records in one C call
-    def _fast(self, data: bytes) -> bool:
-        a = np.frombuffer(data, np.uint8)
-        ends = np.flatnonzero(a == 10)  # data ends with "\n", so ends[-1] == len(data) - 1
-        nl = len(ends)
-        # every line starts with "{" and ends with "}" (or "}\r") => no record spans lines, so one
-        # decoded value per line is exactly the per-line reading (decode_lines splits on whitespace)
-        if a[0] != 123 or not bool((a[ends[:-1] + 1] == 123).all()):
-            return False
-        last = a[ends - 1]
-        if not bool((last == 125).all()):
-            cr = last == 13
-            if not bool((last[~cr] == 125).all()) or not bool((a[ends[cr] - 2] == 125).all()):
-                return False
-        try:
-            recs = FAST.decode_lines(data)  # type: ignore[union-attr]
-        except _FAST_ERRORS:
-            return False
-        if len(recs) != nl or not self.agg.add_fast(recs):
-            return False
-        if self.mode is None:
-            self.mode = "plain"
-        return True
 
     def line(self, line: bytes, no: int, *, tail: bool = False) -> None:
         agg = self.agg
@@ -284,14 +505,21 @@ class FileState:
         self.record(obj, no)
 
     def record(self, obj: Any, no: int) -> None:
-        why = problem(obj)
-        if why is not None:
-            self.agg.reject(self.label, no, "schema", why)
-            return
-        ts = ts_epoch(obj["ts"]) if "ts" in obj else math.nan
+        # the emitter's quick check settles almost every record; what it cannot (NaN/Infinity,
+        # which Python's json reads, and a ts that is no real time) is checked here, and anything
+        # it refuses gets the exact verdict and message
+        ts = ts_epoch(obj["ts"]) if is_valid_fast(obj) and _finite(obj) and "ts" in obj else None
+        if ts is None:
+            why = problem(obj)
+            if why is not None:
+                self.agg.reject(self.label, no, "schema", why)
+                return
+            ts = ts_epoch(obj["ts"]) if "ts" in obj else math.nan
         self.agg.add(obj, math.nan if ts is None else ts)
 
     def _envelope(self, idx: int, enc: Any, obj: Mapping[str, Any], no: int) -> None:
+        if self.refuse_envelopes:
+            raise _Envelope
         if self.mode is None:
             self.mode = "encrypted"
         reader = self._readers.get(idx)

@@ -2,9 +2,15 @@
 
 A background thread follows the telemetry file (growth, rotation, truncation), feeds only new
 bytes to one :class:`~sidrce.collector.Aggregator`, and publishes a new report at most once per
-``SIDRCE_REFRESH_SECONDS`` (default 2) when something changed. Requests never parse telemetry:
-``/report`` returns the published report's bytes and ``/metrics`` renders it (cached per report).
-Filtered reports are computed from the published snapshot off the event loop and cached.
+``SIDRCE_REFRESH_SECONDS`` (default 2) when something changed. Publishing serialises the report
+and renders ``/metrics`` in both exposition formats in that thread, so requests never parse
+telemetry or compute anything: ``/report`` and ``/metrics`` return published bytes. Filtered
+reports are computed from the published snapshot off the event loop and cached.
+
+What the figures cover: every line read since the server started, across rotations (a renamed
+file is read to its end, then the new file is added, as ``sidrce collect ops.jsonl.1 ops.jsonl``
+would). A file truncated in place has lost its old lines, so the server starts over from the new
+contents, as ``sidrce collect ops.jsonl`` would.
 
 Environment: ``SIDRCE_TELEMETRY`` (file, default ``ops_telemetry.jsonl``), ``SIDRCE_TOKEN``
 (Bearer token for /report and /metrics), ``SIDRCE_BASELINE``, ``SIDRCE_LAMBDA_ASDPI``,
@@ -45,9 +51,13 @@ FILTER_KEYS = ("domain", "hypothesis")
 MAX_PARAM = 256
 
 
+# Accept headers of the two exposition formats, rendered once per published report
+PRERENDER = ("", "application/openmetrics-text; version=1.0.0")
+
+
 @attrs.frozen
 class Published:
-    version: int
+    version: tuple[int, int]  # (restarts, aggregator version)
     snap: Snapshot
     report: dict[str, Any]
     body: bytes
@@ -70,7 +80,9 @@ class Live:
     ) -> None:
         self.path = Path(path)
         self.settings = {"baseline": baseline, "lambda_asdpi": lambda_asdpi}
-        self.agg = Aggregator(allow_plaintext=allow_plaintext, environ=environ)
+        self._agg_args = {"allow_plaintext": allow_plaintext, "environ": environ}
+        self.agg = Aggregator(**self._agg_args)
+        self.restarts = 0
         self.follower = Follower(self.path, self._sink)
         self.poll_seconds = poll_seconds
         self.refresh_seconds = refresh_seconds
@@ -83,14 +95,25 @@ class Live:
         self.current = self._publish()
 
     def _sink(self, generation: int) -> Any:
+        if self.follower.truncated:
+            # the old lines are gone: start over, as `sidrce collect FILE` would now
+            self.agg = Aggregator(**self._agg_args)
+            self.restarts += 1
         # each rotation/truncation starts a new stream; its line numbers restart at 1
         return self.agg.file(str(self.path) if generation == 0 else f"{self.path}#{generation}")
 
+    def _version(self) -> tuple[int, int]:
+        return (self.restarts, self.agg.version)
+
     def _publish(self) -> Published:
+        version = self._version()
         snap = self.agg.snapshot()
         report = summarize(snap, **self.settings)
         body = json.dumps(report, allow_nan=False, separators=(",", ":")).encode()
-        return Published(self.agg.version, snap, report, body)
+        pub = Published(version, snap, report, body)
+        for accept in PRERENDER:
+            render_metrics(pub, accept)
+        return pub
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sidrce-follower", daemon=True)
@@ -115,7 +138,7 @@ class Live:
                 except OSError as exc:
                     self.error = f"{self.path}: {exc.strerror or exc}"
             now = time.monotonic()
-            changed = self.agg.version != self.current.version
+            changed = self._version() != self.current.version
             if changed and (not busy and (now - last >= self.refresh_seconds or not self.ready.is_set())):
                 self.current = self._publish()
                 last = now
@@ -136,6 +159,15 @@ class Live:
                 while len(self._filtered) > 64:
                     self._filtered.popitem(last=False)
         return body
+
+
+def render_metrics(pub: Published, accept: str) -> tuple[bytes, str]:
+    """``/metrics`` bytes of a published report for an Accept header, rendered once per format."""
+    encoder, content_type = choose_encoder(accept)
+    body = pub.rendered.get(content_type)
+    if body is None:
+        body = pub.rendered[content_type] = encoder(registry_for(lambda: pub.report))
+    return body, content_type
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -193,11 +225,7 @@ def create_app(
     async def metrics(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
-        cur = live().current
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = cur.rendered.get(content_type)
-        if body is None:
-            body = cur.rendered[content_type] = encoder(registry_for(lambda: cur.report))
+        body, content_type = render_metrics(live().current, request.headers.get("accept", ""))
         return Response(body, headers={"Content-Type": content_type})
 
     async def healthz(request: Request) -> Response:

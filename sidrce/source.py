@@ -18,8 +18,11 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
 class LineSink(Protocol):
-    def block(self, data: bytes, line0: int) -> None:
-        """``data``: complete lines, each ending in ``\\n``; the first one is line ``line0``."""
+    def block(self, data: bytes | memoryview, line0: int) -> int | None:
+        """``data``: complete lines, each ending in ``\\n``; the first one is line ``line0``.
+
+        May return the number of lines in ``data`` (when it counted them anyway), which saves the
+        stream another pass over the bytes."""
 
     def tail(self, data: bytes, line: int) -> None:
         """The last line of a stream that ended without ``\\n`` (maybe cut by a crash)."""
@@ -75,17 +78,19 @@ class _Gunzip:
 class Stream:
     """One file (one inode) read from the start; :meth:`pump` hands new lines to ``sink``."""
 
-    def __init__(self, path: Path, sink: LineSink) -> None:
+    def __init__(self, path: Path, sink: LineSink, *, start: int = 0) -> None:
+        """``start``: a byte offset just after a ``\\n`` of a plain file to read from (line
+        numbers then count from there, starting at 1); 0 for the whole file, plain or gzip."""
         self.path = path
         self.sink = sink
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         st = os.fstat(self.fd)
         self.ino = (st.st_dev, st.st_ino)
-        self.offset = 0
+        self.offset = start
         self.line = 1
         self._pending = b""
         self._gz: _Gunzip | None = None
-        self._sniffed = False
+        self._sniffed = start > 0
         self.closed = False
 
     def pump(self, limit: int | None = None) -> int:
@@ -123,11 +128,19 @@ class Stream:
         if cut < 0:
             self._pending += data
             return
-        block = self._pending + data[: cut + 1] if self._pending else data[: cut + 1]
+        start = 0
+        if self._pending:
+            # the held-back line and its end go first, alone: no copy of the whole read
+            start = data.find(b"\n") + 1
+            self._block(self._pending + data[:start])
         self._pending = data[cut + 1 :]
+        if start <= cut:
+            self._block(memoryview(data)[start : cut + 1])
+
+    def _block(self, block: bytes | memoryview) -> None:
         line0 = self.line
-        self.line += block.count(b"\n")
-        self.sink.block(block, line0)
+        n = self.sink.block(block, line0)
+        self.line += bytes(block).count(b"\n") if n is None else n
 
     def close(self, *, final: bool = True) -> None:
         """End of this stream: a held-back line without ``\\n`` goes to ``sink.tail``."""
@@ -170,6 +183,7 @@ class Follower:
         self.new_sink = new_sink
         self.stream: Stream | None = None
         self.generation = 0
+        self.truncated = False  # while ``new_sink`` runs: True if the file was truncated in place
 
     def poll(self, limit: int | None = 64 << 20) -> int:
         try:
@@ -187,12 +201,15 @@ class Follower:
             elif st is not None and st.st_size < cur.offset:
                 cur.close()  # truncated in place: the old contents are gone; start over
                 self.stream = cur = None
+                self.truncated = True
         if cur is None and st is not None:
             try:
                 self.stream = cur = Stream(self.path, self.new_sink(self.generation))
                 self.generation += 1
             except FileNotFoundError:
                 return got
+            finally:
+                self.truncated = False
         if cur is not None:
             got += cur.pump(limit)
         return got

@@ -14,11 +14,12 @@ Two checks with one meaning:
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -53,8 +54,10 @@ def ts_epoch(ts: str) -> float | None:
 def ts_epochs(values: list[str | None]) -> np.ndarray | None:
     """Vectorised :func:`ts_epoch` for the common case: every ``ts`` present, ASCII, one length.
 
-    Returns ``None`` when that case does not hold or any value is not a real time (the caller then
-    goes record by record). Missing values would be NaN, but this function refuses them instead.
+    Returns ``None`` when that case does not hold, any value is not a real time, or a time lies
+    outside about 1685-2255 (beyond 2^53 microseconds from 1970, where the float result could
+    differ from :func:`ts_epoch`'s in the last bit); the caller then goes record by record.
+    Missing values would be NaN, but this function refuses them instead.
     """
     n = len(values)
     if n == 0:
@@ -62,38 +65,53 @@ def ts_epochs(values: list[str | None]) -> np.ndarray | None:
     first = values[0]
     if type(first) is not str:
         return None
-    width = len(first)
     try:
         blob = "".join(values).encode("ascii")  # type: ignore[arg-type]
     except (TypeError, UnicodeEncodeError):
         return None
+    return ts_epochs_blob(blob, n, len(first))
+
+
+_SEP_COLS = (4, 7, 10, 13, 16)
+_SEPS = np.frombuffer(b"--T::", np.uint8)
+_DIGIT_COLS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+_MDAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+
+
+def ts_epochs_blob(blob: bytes, n: int, width: int) -> np.ndarray | None:
+    """:func:`ts_epochs` of ``n`` ASCII times of ``width`` characters each, concatenated.
+
+    Checks the separators on the (n, width) byte matrix, then converts only its digit columns,
+    transposed so that each digit position is one contiguous row of 32-bit integers: a few array
+    passes per digit, no per-record Python.
+    """
     if len(blob) != width * n or width < 20 or width == 21 or width > 30:
         return None
-    m = np.frombuffer(blob, dtype=np.uint8).reshape(n, width).astype(np.int64) - 48
+    m = np.frombuffer(blob, dtype=np.uint8).reshape(n, width)
+    # the separators of the contract's pattern, then "Z"
+    if not bool((m[:, _SEP_COLS] == _SEPS).all()) or not bool((m[:, width - 1] == 90).all()):
+        return None
+    if width > 20 and not bool((m[:, 19] == 46).all()):
+        return None
+    digit_cols = _DIGIT_COLS + tuple(range(20, width - 1))
+    d = m[:, digit_cols] - np.uint8(48)  # uint8 wraps: below "0" is > 9 too
+    if bool((d > 9).any()):
+        return None  # equal lengths but another layout: let the slow path judge
+    # one row per digit position, contiguous: the arithmetic below runs on whole rows
+    dt = np.ascontiguousarray(d.T).astype(np.int32)
 
     def num(a: int, b: int) -> np.ndarray:
-        out = np.zeros(n, dtype=np.int64)
-        for k in range(a, b):
-            out = out * 10 + m[:, k]
+        out = dt[a].copy()
+        for k in range(a + 1, b):
+            out *= 10
+            out += dt[k]
         return out
 
-    digit_cols = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, *range(20, width - 1)]
-    d = m[:, digit_cols]
-    if d.min() < 0 or d.max() > 9:  # equal lengths but another layout: let the slow path judge
-        return None
-    # the separators of the contract's pattern, then "Z" (offsets from "0", as m holds)
-    seps = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", width - 1: "Z"}
-    if width > 20:
-        seps[19] = "."
-    for col, ch in seps.items():
-        if not bool((m[:, col] == ord(ch) - 48).all()):
-            return None
-    year, month, day = num(0, 4), num(5, 7), num(8, 10)
-    hour, minute, sec = num(11, 13), num(14, 16), num(17, 19)
-    frac = num(20, width - 1) / 10.0 ** (width - 21) if width > 20 else np.zeros(n)
+    # rows of dt: 0-3 year, 4-5 month, 6-7 day, 8-9 hour, 10-11 minute, 12-13 second, 14- fraction
+    year, month, day = num(0, 4), num(4, 6), num(6, 8)
+    hour, minute, sec = num(8, 10), num(10, 12), num(12, 14)
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    mdays = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)]
-    mdays = mdays + ((month == 2) & leap)
+    mdays = _MDAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ok = (month >= 1) & (month <= 12) & (day >= 1) & (day <= mdays) & (hour < 24) & (minute < 60) & (sec < 60)
     if year.min() < 1 or not bool(ok.all()):
         return None
@@ -104,8 +122,16 @@ def ts_epochs(values: list[str | None]) -> np.ndarray | None:
     mp = (month + 9) % 12
     doy = (153 * mp + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
-    return (days * 86400 + hour * 3600 + minute * 60 + sec).astype(np.float64) + frac
+    days = (era * 146097 + doe - 719468).astype(np.int64)
+    # as datetime.timestamp(): whole microseconds since the epoch (a longer fraction is cut, as
+    # fromisoformat cuts it), then one division, which is exact while they fit in 53 bits
+    us = days * 86400 + (hour * 3600 + minute * 60 + sec)
+    us *= 1_000_000
+    for k in range(14, 14 + min(width - 21, 6)):
+        us += dt[k].astype(np.int64) * 10 ** (6 - (k - 13))
+    if int(np.abs(us).max()) >= 1 << 53:  # after the year 2255: the slow path is exact
+        return None
+    return us / 1e6
 
 
 # --- the fast path ---------------------------------------------------------------------------
@@ -129,12 +155,17 @@ def _fast_type(kind: str) -> Any:
     }[kind]
 
 
-def _build_fast() -> Any:
+def _build_fast(literals: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Any:
     if msgspec is None:
         return None
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [(n, _fast_type(k)) for n, k in REQUIRED]
+    known = dict(literals)
+
+    def typ(name: str, kind: str) -> Any:
+        return Literal[known[name]] if name in known else _fast_type(kind)
+
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [(n, typ(n, k)) for n, k in REQUIRED]
     # optional fields: absent is fine, explicit null is not (the contract has no null)
-    fields += [(n, _fast_type(k), msgspec.UNSET) for n, k in OPTIONAL]
+    fields += [(n, typ(n, k), msgspec.UNSET) for n, k in OPTIONAL]
     types: dict[str, Any] = {}
     rec = msgspec.defstruct("FastRecord", fields, gc=False, namespace=types)  # type: ignore[arg-type]
     return rec
@@ -143,6 +174,21 @@ def _build_fast() -> Any:
 FastRecord = _build_fast()
 #: Decoder of one JSON text into a :data:`FastRecord` (``None`` without msgspec).
 FAST = msgspec.json.Decoder(FastRecord) if FastRecord is not None else None
+
+#: String fields whose few values repeat from record to record (see :func:`fast_decoder`).
+REPEATED = tuple(n for n, k in REQUIRED + OPTIONAL if k == "str")
+
+
+@functools.lru_cache(maxsize=64)
+def fast_decoder(literals: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+    """:data:`FAST` with some string fields narrowed to the values already seen (``Literal``).
+
+    Decoding such a field then returns the one stored string instead of a new one per record,
+    which saves an allocation, a free and a hash per field and record. It accepts a subset of what
+    :data:`FAST` accepts (those values are non-empty strings), so its verdicts stay exact; a record
+    with another value fails it and is decoded again by :data:`FAST`.
+    """
+    return msgspec.json.Decoder(_build_fast(literals))
 
 
 def fast_accepts(line: bytes) -> bool:
