@@ -40,6 +40,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-plaintext", action="store_true", help="count plaintext lines in a file that began encrypted"
     )
+    _closed(p)
+
+
+def _closed(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--closed",
+        action="store_true",
+        help="every writer has finished: an encrypted stream without its final envelope is truncated",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check every line; print FILE:LINE: reason for each bad one")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--allow-plaintext", action="store_true")
+    _closed(p)
     p = sub.add_parser("gate", help="exit 1 when the telemetry fails the FTI bound or grade")
     _common(p)
     p.add_argument("--max-fti", type=_nonneg, help="fail when fti_avg exceeds this")
@@ -93,7 +103,30 @@ def _human(report: dict[str, Any]) -> str:
     ]
     for g in report["groups"]:
         lines.append(f"{g['domain']:<16} {g['hypothesis']:<16} {g['count']:>8} {f(g['fti']):>8} {g['grade']}")
+    studies = [g for g in report["groups"] if g["north_star"]["records"]]
+    if studies:
+        lines.append(
+            f"{'domain':<16} {'hypothesis':<16} {'effect':>10} {'ci':>23} {'reliab.':>8} {'SR9':>7} {'DI2':>7}"
+        )
+    for g in studies:
+        ns = g["north_star"]
+        last = ns["latest"]
+        ci = f"[{f(last.get('ci_low'), '.4g')}, {f(last.get('ci_high'), '.4g')}]"
+        lines.append(
+            f"{g['domain']:<16} {g['hypothesis']:<16} {f(last.get('causal_effect'), '.4g'):>10} {ci:>23} "
+            f"{f(ns['median_reliability_score'], '.3f'):>8} {f(ns['median_SR9'], '.3f'):>7} "
+            f"{f(ns['median_DI2'], '.3f'):>7}"
+        )
+    for s in report["open_stream_examples"]:
+        lines.append(_open_line(s))
     return "\n".join(lines)
+
+
+def _open_line(s: dict[str, Any]) -> str:
+    return (
+        f"{s['file']}:{s['line']}: open stream {s['stream']} ({s['mode']} mode, {s['records']} records, "
+        "no final envelope: still being written, or cut; --closed treats it as truncated)"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -111,12 +144,16 @@ def _run(args: argparse.Namespace) -> int:
             bad += 1
             print(f"{file}:{line}: {reason}" + (f" ({detail})" if detail else ""))
 
-        agg = Aggregator(allow_plaintext=args.allow_plaintext, on_reject=show).read(args.files)
+        agg = Aggregator(allow_plaintext=args.allow_plaintext, on_reject=show, closed=args.closed)
+        agg.read(args.files)
         agg.flush()
-        print(f"{agg.cols.n} valid records, {bad} bad lines", file=sys.stderr)
+        for s in agg.open_streams:
+            print(_open_line(s), file=sys.stderr)
+        opened = f", {len(agg.open_streams)} open streams" if agg.open_streams else ""
+        print(f"{agg.cols.n} valid records, {bad} bad lines{opened}", file=sys.stderr)
         return 1 if bad else 0
     settings = _settings(args)
-    agg = Aggregator(allow_plaintext=args.allow_plaintext).read(args.files)
+    agg = Aggregator(allow_plaintext=args.allow_plaintext, closed=args.closed).read(args.files)
     report = agg.report(**settings)
     if args.command == "collect":
         print(

@@ -1,15 +1,17 @@
 """Aggregate DMCA telemetry into SIDRCE's report (counts, medians, FTI, λ) in one streaming pass.
 
 Memory holds, per accepted record, only the figures the report needs (cost, qps, latency, group
-id, time, whether it is an intervention: 34 bytes), never the raw text. Bad lines are counted by
-reason and skipped.
+id, time, whether it is an intervention, and the North Star values whose medians are reported:
+causal effect, reliability score, SR9, DI2, NaN where absent: 69 bytes), never the raw text; of the
+confidence interval only each group's latest is kept. Bad lines are counted by reason and skipped.
 
 Speed: plain lines are decoded a slice at a time by one msgspec call into typed structs (see
 :mod:`sidrce.validate`; string fields whose values repeat are narrowed to the values seen, so they
 cost no allocation), and turned into numpy columns without a per-record Python loop; a slice with
 any line the fast path cannot take is read line by line with the exact check. A large plain file
 is read by two processes, each half of it, and merged as if read in order (the second half is
-read here instead when it holds envelopes, whose stream checks need every line in order).
+read here instead when it holds envelopes, whose stream checks need every line in order); the
+child leaves its columns in memory shared with the parent rather than pickling them down a pipe.
 
 Run as a script (``python sidrce/collector.py``) it reads
 ``ops_telemetry.jsonl`` in the working directory and prints the report as JSON.
@@ -17,7 +19,10 @@ Run as a script (``python sidrce/collector.py``) it reads
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import mmap
 import multiprocessing as mp
 import os
 import threading
@@ -51,6 +56,11 @@ SERIES_POINTS = 60  # per group; enough for a chart, small enough for every /rep
 EXAMPLES = 20
 
 _get = {n: attrgetter(n) for n in ("domain", "hypothesis", "infra_cost_usd", "qps", "latency_p95_ms", "ts")}
+#: the study's North Star fields (optional in a record): report name -> column name
+NORTH_STAR = {"causal_effect": "eff", "reliability_score": "rel", "SR9": "sr9", "DI2": "di2"}
+LATEST = ("causal_effect", "ci_low", "ci_high", "reliability_score", "SR9", "DI2")
+_get_ns = [(col, attrgetter(name)) for name, col in NORTH_STAR.items()]
+_get_latest = attrgetter(*LATEST)
 _get_kind = attrgetter("domain", "hypothesis", "intervention")
 KINDS_MAX = 1 << 16
 LITERALS_MAX = 32  # values of one string field worth listing in the decoder's type
@@ -68,6 +78,10 @@ class Columns:
         ("gid", np.int32),
         ("ts", np.float64),
         ("chg", np.bool_),
+        ("eff", np.float64),
+        ("rel", np.float64),
+        ("sr9", np.float64),
+        ("di2", np.float64),
     )
 
     def __init__(self) -> None:
@@ -101,6 +115,32 @@ class Snapshot:
     keys: list[tuple[str, str]]
     rejected: dict[str, int]
     examples: list[dict[str, Any]]
+    latest: Latest = attrs.field(factory=lambda: Latest())
+    open_streams: list[dict[str, Any]] = attrs.field(factory=list)
+
+
+#: (ts, (causal_effect, ci_low, ci_high, reliability_score, SR9, DI2)), None where absent
+Result = tuple[float, tuple[float | None, ...]]
+
+
+@attrs.define
+class Latest:
+    """Per group, the last record carrying ``causal_effect``: in file order (``file``) and by
+    ``ts`` with ties to the later line (``by_ts``). The report uses the one matching its time order.
+    """
+
+    file: dict[int, Result] = attrs.field(factory=dict)
+    by_ts: dict[int, Result] = attrs.field(factory=dict)
+
+    def note(self, gid: int, ts: float, values: tuple[float | None, ...]) -> None:
+        """A record later in file order than every one noted before."""
+        self.file[gid] = (ts, values)
+        cur = self.by_ts.get(gid)
+        if ts == ts and (cur is None or ts >= cur[0]):  # ts == ts: not NaN
+            self.by_ts[gid] = (ts, values)
+
+    def copy(self) -> Latest:
+        return Latest(dict(self.file), dict(self.by_ts))
 
 
 class Aggregator:
@@ -112,8 +152,11 @@ class Aggregator:
         allow_plaintext: bool = False,
         environ: Mapping[str, str] | None = None,
         on_reject: Any = None,
+        closed: bool = False,
     ) -> None:
         self.allow_plaintext = allow_plaintext
+        # every writer has finished: an encrypted stream without final envelope was truncated
+        self.closed = closed
         self.environ = os.environ if environ is None else environ
         self.on_reject = on_reject  # callable(file, line, reason, detail), e.g. for `sidrce validate`
         self.groups: dict[tuple[str, str], int] = {}
@@ -121,9 +164,11 @@ class Aggregator:
         self.cols = Columns()
         self.rejected: Counter[str] = Counter()
         self.examples: list[dict[str, Any]] = []
+        self.latest = Latest()
+        self.open_streams: list[dict[str, Any]] = []  # streams without a final envelope (see FileState)
         self.version = 0
         self._encryptors: list[Any] | None = None
-        self._pending: list[tuple[float, float, float, int, float, bool]] = []
+        self._pending: list[tuple[Any, ...]] = []
         self._kinds: dict[tuple[str, str, str], int] = {}
         self.decoder = FAST  # becomes fast_decoder(values seen) once a block is read
         self._lit: dict[str, set[str]] = {}
@@ -184,7 +229,8 @@ class Aggregator:
         label = str(path)
         ctx = mp.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_second_half, args=(self, path, label, split, send), daemon=True)
+        shared = _Shared.for_bytes(path.stat().st_size - split)
+        child = ctx.Process(target=_second_half, args=(self, path, label, split, send, shared), daemon=True)
         child.start()
         send.close()
         sink = self.file(label)
@@ -203,9 +249,14 @@ class Aggregator:
             if result is None or sink.mode == "encrypted":
                 stream.pump()
             else:
+                if isinstance(result["cols"], int):  # the columns are in shared memory
+                    result["cols"] = shared.columns(result["cols"])  # type: ignore[union-attr]
                 self._merge(result, label, stream.line - 1)
                 sink.mode = sink.mode or result["mode"]
+                del result
         finally:
+            if shared is not None:
+                shared.close()
             recv.close()
             if child.is_alive():
                 child.kill()
@@ -215,9 +266,16 @@ class Aggregator:
     def _merge(self, part: dict[str, Any], label: str, line_offset: int) -> None:
         self.flush()
         cols = part["cols"]
+        remap = np.array([self._gid(k) for k in part["keys"]], np.int32)
         if len(cols["cost"]):
-            remap = np.array([self._gid(k) for k in part["keys"]], np.int32)
             self.cols.extend(**{**cols, "gid": remap[cols["gid"]]})
+        latest: Latest = part["latest"]
+        for g, (ts, values) in latest.file.items():  # the second half comes later in file order
+            self.latest.file[int(remap[g])] = (ts, values)
+        for g, (ts, values) in latest.by_ts.items():
+            cur = self.latest.by_ts.get(int(remap[g]))
+            if cur is None or ts >= cur[0]:
+                self.latest.by_ts[int(remap[g])] = (ts, values)
         self.rejected.update(part["rejected"])
         for ex in part["examples"]:
             if len(self.examples) >= EXAMPLES:
@@ -250,8 +308,24 @@ class Aggregator:
     def add(self, rec: Mapping[str, Any], ts: float) -> None:
         """One validated record (slow path); buffered until :meth:`flush`."""
         gid = self._gid((rec["domain"], rec["hypothesis"]))
+        get = rec.get
+        eff = get("causal_effect")
+        if eff is not None:
+            self.latest.note(gid, ts, tuple(None if v is None else float(v) for v in map(get, LATEST)))
+        nan = math.nan
         self._pending.append(
-            (rec["infra_cost_usd"], rec["qps"], rec["latency_p95_ms"], gid, ts, rec["intervention"] != "-")
+            (
+                rec["infra_cost_usd"],
+                rec["qps"],
+                rec["latency_p95_ms"],
+                gid,
+                ts,
+                rec["intervention"] != "-",
+                nan if eff is None else eff,
+                get("reliability_score", nan),
+                get("SR9", nan),
+                get("DI2", nan),
+            )
         )
         if len(self._pending) >= 65536:
             self.flush()
@@ -259,7 +333,7 @@ class Aggregator:
     def flush(self) -> None:
         if not self._pending:
             return
-        c, q, l, g, t, v = zip(*self._pending, strict=True)
+        c, q, l, g, t, v, eff, rel, sr9, di2 = zip(*self._pending, strict=True)
         self._pending = []
         self.cols.extend(
             cost=np.array(c, float),
@@ -268,6 +342,10 @@ class Aggregator:
             gid=np.array(g, np.int32),
             ts=np.array(t, float),
             chg=np.array(v, bool),
+            eff=np.array(eff, float),
+            rel=np.array(rel, float),
+            sr9=np.array(sr9, float),
+            di2=np.array(di2, float),
         )
         self.version += 1
 
@@ -301,16 +379,47 @@ class Aggregator:
                 self._kinds.clear()
             kind = np.fromiter(map(self._kind, map(_get_kind, recs)), np.int32, n)
         self.flush()  # keep file order
+        gid = self._kind_gid[: len(self._kinds)][kind]
+        ns = {col: _floats(recs, get, n) for col, get in _get_ns}
         self.cols.extend(
             cost=np.fromiter(map(_get["infra_cost_usd"], recs), float, n),
             qps=np.fromiter(map(_get["qps"], recs), float, n),
             lat=np.fromiter(map(_get["latency_p95_ms"], recs), float, n),
-            gid=self._kind_gid[: len(self._kinds)][kind],
+            gid=gid,
             ts=ts,
             chg=self._kind_chg[: len(self._kinds)][kind],
+            **ns,
         )
+        self._note_latest(recs, gid, ts, ns["eff"])
         self.version += 1
         return True
+
+    def _note_latest(self, recs: list[Any], gid: np.ndarray, ts: np.ndarray, eff: np.ndarray) -> None:
+        """:meth:`Latest.note` for a block, only for the rows that can be a group's latest: the
+        last row with an effect per group, and the one with the latest ``ts`` (ties: the last)."""
+        has = ~np.isnan(eff)
+        if bool(has.all()):  # the common case: every record carries an effect
+            rows, g, t = np.arange(len(eff)), gid, ts
+        else:
+            rows = np.flatnonzero(has)
+            if not len(rows):
+                return
+            g, t = gid[rows], ts[rows]
+        last = np.full(len(self.keys), -1, np.int64)
+        np.maximum.at(last, g, rows)  # each group's last row: O(n), no sort
+        last = last[last >= 0]
+        if bool((t[1:] >= t[:-1]).all()):  # times in line order (no NaN): the last row is the latest
+            candidates = last
+        else:
+            order = np.lexsort((rows, np.nan_to_num(t, nan=-np.inf), g))  # by group, ts, line
+            ends = np.flatnonzero(np.r_[g[order][1:] != g[order][:-1], True])
+            # a NaN ts sorts first: it is a candidate only where every ts is NaN, and note skips it
+            candidates = np.union1d(rows[order[ends]], last)
+        for r in np.sort(candidates):
+            r = int(r)
+            vals = tuple(None if v is UNSET else v for v in _get_latest(recs[r]))
+            # rows in line order: the file-order candidate ends as each group's last row
+            self.latest.note(int(gid[r]), float(ts[r]), vals)
 
     def learn(self, recs: list[Any]) -> None:
         """Note the values of the repeated string fields in ``recs`` and narrow the decoder."""
@@ -344,7 +453,14 @@ class Aggregator:
     # --- output --------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         self.flush()
-        return Snapshot(self.cols.view(), list(self.keys), dict(self.rejected), list(self.examples))
+        return Snapshot(
+            self.cols.view(),
+            list(self.keys),
+            dict(self.rejected),
+            list(self.examples),
+            self.latest.copy(),
+            list(self.open_streams),
+        )
 
     def report(self, **kw: Any) -> dict[str, Any]:
         return summarize(self.snapshot(), **kw)
@@ -354,6 +470,14 @@ _NUMBERS = tuple(name for name, kind in REQUIRED + OPTIONAL if kind in ("num", "
 
 
 _ZEROS = (0,) * len(_NUMBERS)
+
+
+def _floats(recs: list[Any], get: Any, n: int) -> np.ndarray:
+    """An optional number field of a decoded block as a column, NaN where absent."""
+    try:
+        return np.fromiter(map(get, recs), float, n)
+    except TypeError:  # UNSET: absent in some record
+        return np.array([math.nan if v is UNSET else v for v in map(get, recs)], float)
 
 
 def _finite(obj: Mapping[str, Any]) -> bool:
@@ -371,8 +495,52 @@ class _Envelope(Exception):
     """A child reading half a file met an envelope: that half must be read in order by the parent."""
 
 
-def _second_half(parent: Aggregator, path: Path, label: str, start: int, conn: Any) -> None:
-    """In the forked child: read ``path`` from ``start`` and send back columns and rejections."""
+# the shortest valid record: its required fields, each as short as it can be
+_MIN_RECORD = len(json.dumps({n: "x" if k == "str" else 0 for n, k in REQUIRED}, separators=(",", ":")))
+
+
+class _Shared:
+    """Memory shared with the forked reader of a file's second half, which writes its columns
+    there: the parent reads them in place instead of unpickling them from the pipe. Sized for as
+    many records as the bytes could hold; only the pages written are ever allocated."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.offsets: dict[str, int] = {}
+        size = 0
+        for name, dtype in Columns.FIELDS:
+            self.offsets[name] = size
+            size += -(-cap * np.dtype(dtype).itemsize // 8) * 8  # each column 8-byte aligned
+        self.map = mmap.mmap(-1, max(size, 1))  # anonymous and MAP_SHARED: visible across fork
+
+    @classmethod
+    def for_bytes(cls, nbytes: int) -> _Shared | None:
+        try:
+            return cls(nbytes // _MIN_RECORD + 1)
+        except (OSError, ValueError, OverflowError):  # no room: the columns go through the pipe
+            return None
+
+    def columns(self, n: int) -> dict[str, np.ndarray]:
+        return {name: np.frombuffer(self.map, dtype, n, self.offsets[name]) for name, dtype in Columns.FIELDS}
+
+    def put(self, cols: Mapping[str, np.ndarray]) -> bool:
+        n = len(cols["cost"])
+        if n > self.cap:  # the file grew since it was measured
+            return False
+        for name, view in self.columns(n).items():
+            view[:] = cols[name]
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(BufferError):  # a view still alive: the collector frees it later
+            self.map.close()
+
+
+def _second_half(
+    parent: Aggregator, path: Path, label: str, start: int, conn: Any, shared: _Shared | None = None
+) -> None:
+    """In the forked child: read ``path`` from ``start`` and send back columns (in ``shared`` when
+    they fit) and rejections."""
     result = None
     try:
         agg = Aggregator(allow_plaintext=parent.allow_plaintext, environ=parent.environ)
@@ -385,11 +553,13 @@ def _second_half(parent: Aggregator, path: Path, label: str, start: int, conn: A
         finally:
             stream.close()
         snap = agg.snapshot()
+        fits = shared is not None and shared.put(snap.cols)
         result = {
-            "cols": snap.cols,
+            "cols": len(snap.cols["cost"]) if fits else snap.cols,
             "keys": snap.keys,
             "rejected": snap.rejected,
             "examples": snap.examples,
+            "latest": snap.latest,
             "mode": sink.mode,
         }
     except Exception:  # noqa: BLE001 - any trouble: the parent reads this half itself, and reports it
@@ -480,6 +650,19 @@ class FileState:
         for reader in self._readers.values():
             for rej in reader.finish():
                 self.agg.reject(self.label, rej.line, rej.reason, rej.detail)
+            if not self.agg.closed:  # with closed=True the reader reported them as truncated
+                for s in getattr(reader, "open_streams", ()):
+                    self.agg.open_streams.append(
+                        {
+                            "file": self.label,
+                            "line": s.last_line,
+                            "stream": s.sid[:8],
+                            "mode": s.mode,
+                            "envelopes": s.envelopes,
+                            "records": s.records,
+                        }
+                    )
+                self.agg.version += 1
         self._readers.clear()
         self.agg.flush()
 
@@ -524,8 +707,15 @@ class FileState:
             self.mode = "encrypted"
         reader = self._readers.get(idx)
         if reader is None:
+            kw = {"closed": True} if self.agg.closed else {}
             try:
-                reader = self._readers[idx] = enc.reader(environ=self.agg.environ)
+                reader = self._readers[idx] = enc.reader(environ=self.agg.environ, **kw)
+            except TypeError:
+                if not kw:
+                    raise
+                raise UsageError(
+                    f"{self.label}:{no}: encryptor {type(enc).__name__} cannot read closed streams (--closed)"
+                ) from None
             except TelemetryRejected as exc:
                 raise self._key_error(no, exc) from None
             except (UsageError, ValueError, KeyError) as exc:
@@ -595,6 +785,7 @@ def summarize(
     """The report (see docs/finops-spec.md for every field). Deterministic: no clock is read."""
     c = snap.cols
     cost, qps, lat, gid, ts, chg = c["cost"], c["qps"], c["lat"], c["gid"], c["ts"], c["chg"]
+    ns = {col: c[col] for col in NORTH_STAR.values()}
     all_medians = _medians(cost, qps, lat)
     if baseline is not None:
         base: F.Baseline | None = baseline
@@ -614,6 +805,7 @@ def summarize(
         mask = np.isin(gid, np.array(selected, np.int32))
         idx = np.flatnonzero(mask)
         cost, qps, lat, gid, ts, chg = cost[idx], qps[idx], lat[idx], gid[idx], ts[idx], chg[idx]
+        ns = {col: x[idx] for col, x in ns.items()}
         medians = _medians(cost, qps, lat)
     else:
         medians = all_medians
@@ -638,8 +830,15 @@ def summarize(
     for s, e in zip(starts, ends, strict=True):
         g = int(sorted_gid[s])
         rows = perm[s:e]
-        gc, gq, gl = cost[rows], qps[rows], lat[rows]
-        m = _medians(gc, gq, gl)
+        # the group's columns in time order, one row each: cost, qps, latency, then North Star
+        table = np.empty((3 + len(ns), e - s))
+        for i, src in enumerate((cost, qps, lat, *ns.values())):
+            np.take(src, rows, out=table[i])
+        full = ~np.isnan(table[3:]).any(axis=1)  # North Star rows without gaps
+        series = _series(table, full, ts[rows] if has_ts else None, series_points)
+        latest = (snap.latest.by_ts if has_ts else snap.latest.file).get(g)
+        north_star = _north_star(table, full, latest)  # last: it reorders the table's rows
+        m = dict(zip(("infra_cost_usd", "qps", "latency_p95_ms"), north_star.pop("_base"), strict=True))
         value = _fti_of(m, base)
         d, h = snap.keys[g]
         groups.append(
@@ -650,7 +849,8 @@ def summarize(
                 "medians": m,
                 "fti": _num(value),
                 "grade": F.grade(value),
-                "series": _series(gc, gq, gl, ts[rows] if has_ts else None, series_points),
+                "north_star": north_star,
+                "series": series,
             }
         )
     groups.sort(key=lambda g: (g["domain"], g["hypothesis"]))
@@ -697,32 +897,63 @@ def summarize(
         "groups": groups,
         "rejected": dict(sorted(snap.rejected.items())),
         "rejected_examples": snap.examples,
+        "open_streams": len(snap.open_streams),
+        "open_stream_examples": snap.open_streams[:EXAMPLES],
     }
     if domain is not None or hypothesis is not None:
         report["filter"] = {"domain": domain, "hypothesis": hypothesis}
     return report
 
 
-def _series(
-    cost: np.ndarray, qps: np.ndarray, lat: np.ndarray, ts: np.ndarray | None, points: int
-) -> list[dict[str, Any]]:
-    """A group's records in time order cut into ≤ ``points`` runs of (almost) equal length; each
-    point is a run's medians, its last record's ordinal in the group (``last``, from 1) and ``ts``."""
-    n = len(cost)
+def _present_median(x: np.ndarray) -> float | None:
+    """Median of the values present (not NaN); None when there are none."""
+    x = x[~np.isnan(x)]
+    return float(np.median(x)) if len(x) else None
+
+
+def _north_star(table: np.ndarray, full: np.ndarray, latest: Result | None) -> dict[str, Any]:
+    """A group's study figures: medians over the records carrying each, and the latest result;
+    with, under ``_base``, the medians of cost, qps and latency (rows 0-2 of ``table``).
+
+    Rows without gaps are partitioned in place (``table`` is the caller's scratch copy)."""
+    nf = 3 + int(np.argmin(full)) if not bool(full.all()) else len(table)  # leading rows without gaps
+    medians = np.median(table[:nf], axis=1, overwrite_input=True).tolist()
+    out: dict[str, Any] = {"_base": medians[:3]}
+    out["records"] = len(table[3]) if nf > 3 else int(np.count_nonzero(~np.isnan(table[3])))
+    for i, name in enumerate(NORTH_STAR):
+        out[f"median_{name}"] = medians[3 + i] if 3 + i < nf else _present_median(table[3 + i])
+    # an object either way, so that a consumer's path to a field always resolves (to null)
+    ts, values = (math.nan, (None,) * len(LATEST)) if latest is None else latest
+    out["latest"] = {**dict(zip(LATEST, values, strict=True)), "ts": _iso(ts)}
+    return out
+
+
+def _series(table: np.ndarray, full: np.ndarray, ts: np.ndarray | None, points: int) -> list[dict[str, Any]]:
+    """A group's records in time order (``table``: rows cost, qps, latency, then the North Star
+    fields, ``full`` saying which of those have no gaps) cut into ≤ ``points`` runs of (almost)
+    equal length; each point is a run's medians, its last record's ordinal in the group (``last``,
+    from 1) and ``ts``; a North Star field is there when a record of the run carries it (the
+    median of those)."""
+    n = table.shape[1]
     k = min(points, n)
     out = []
     bounds = np.linspace(0, n, k + 1).astype(np.int64) if k else []
+    # one median call per run for the leading rows without gaps; the others per row, over the
+    # values present
+    nf = 3 + int(np.argmin(full)) if not bool(full.all()) else len(table)
+    names = ["infra_cost_usd", "qps", "latency_p95_ms", *NORTH_STAR]
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        out.append(
-            {
-                "last": int(b),
-                "count": int(b - a),
-                "ts": _iso(float(ts[b - 1])) if ts is not None else None,
-                "infra_cost_usd": float(np.median(cost[a:b])),
-                "qps": float(np.median(qps[a:b])),
-                "latency_p95_ms": float(np.median(lat[a:b])),
-            }
-        )
+        point: dict[str, Any] = {
+            "last": int(b),
+            "count": int(b - a),
+            "ts": _iso(float(ts[b - 1])) if ts is not None else None,
+        }
+        point.update(zip(names, np.median(table[:nf, a:b], axis=1).tolist(), strict=False))
+        for i in range(nf, len(table)):
+            value = _present_median(table[i, a:b])
+            if value is not None:
+                point[names[i]] = value
+        out.append(point)
     return out
 
 

@@ -64,6 +64,23 @@ class ReportCollector(Collector):
         cost = GaugeMetricFamily(
             "sidrce_median_infra_cost_usd", "Median step cost in USD", labels=GROUP_LABELS
         )
+        # the studies' North Star figures: only groups whose records carry them get a sample
+        study = {
+            "median_reliability_score": GaugeMetricFamily(
+                "sidrce_study_reliability_score",
+                "Median reliability score of the studies",
+                labels=GROUP_LABELS,
+            ),
+            "median_SR9": GaugeMetricFamily(
+                "sidrce_study_sr9", "Median SR9 of the studies", labels=GROUP_LABELS
+            ),
+            "median_DI2": GaugeMetricFamily(
+                "sidrce_study_di2", "Median DI2 of the studies", labels=GROUP_LABELS
+            ),
+        }
+        effect = GaugeMetricFamily(
+            "sidrce_study_causal_effect", "Causal effect of the latest study", labels=GROUP_LABELS
+        )
         for g in report["groups"]:
             labels = [g["domain"], g["hypothesis"]]
             if g["fti"] is not None:
@@ -72,7 +89,13 @@ class ReportCollector(Collector):
             lat.add_metric(labels, m["latency_p95_ms"] / 1000.0)
             qps.add_metric(labels, m["qps"])
             cost.add_metric(labels, m["infra_cost_usd"])
-        yield from (fti, lat, qps, cost)
+            ns = g["north_star"]
+            for key, family in study.items():
+                if ns[key] is not None:
+                    family.add_metric(labels, ns[key])
+            if ns["latest"]["causal_effect"] is not None:
+                effect.add_metric(labels, ns["latest"]["causal_effect"])
+        yield from (fti, lat, qps, cost, *study.values(), effect)
 
 
 def registry_for(get_report: Callable[[], dict[str, Any] | None]) -> CollectorRegistry:

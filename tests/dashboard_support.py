@@ -68,10 +68,29 @@ def write_telemetry(path: Path, per_group: int = 120) -> None:
             }
             if k == 1:  # keep the WARN group's FTI near 1.03: its qps falls, so hold cost·lat/qps
                 rec["infra_cost_usd"] = round(cost * rec["qps"] / qps, 6)
+            else:  # the studies' North Star figures; the WARN group's records carry none
+                rec.update(north_star(i, k))
             lines.append(json.dumps(rec))
     lines.insert(5, "{not json")
     lines.insert(9, json.dumps({"domain": "direct_lab", "hypothesis": "WIMP", "step": -1}))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def north_star(i: int, k: int) -> dict[str, float]:
+    """A study's figures for step ``i`` of group ``k``: an effect that drifts, its interval, and
+    scores on their grids (reliability in quarters, SR9 in ninths); DI2 left out now and then, as
+    the runner leaves out a DI2 that PC could not compute."""
+    effect = round((0.8 if k == 0 else -0.3) + 0.05 * math.sin(i / 5 + k), 6)
+    out = {
+        "causal_effect": effect,
+        "ci_low": round(effect - 0.2 - 0.01 * (i % 4), 6),
+        "ci_high": round(effect + 0.2 + 0.01 * (i % 3), 6),
+        "reliability_score": (2 + (i + k) % 3) / 4,
+        "SR9": (6 + (i * (k + 1)) % 4) / 9,
+    }
+    if i % 5:
+        out["DI2"] = round(0.5 + 0.4 * math.cos(i / 7 + k), 6)
+    return out
 
 
 def free_port() -> int:

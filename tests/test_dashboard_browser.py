@@ -120,6 +120,24 @@ def check_against_report(page: Any, rep: dict[str, Any]) -> None:
             line = page.locator(f'{chart} [data-name="{name}"]')
             assert line.get_attribute("data-points") == str(len(g["series"])), (chart, name)
 
+    # the studies table: the latest effect and its interval, the medians, or dashes
+    rows = page.locator("#studies tbody tr")
+    assert rows.count() == len(rep["groups"])
+    for i, g in enumerate(rep["groups"]):
+        row = f"#studies tbody tr:nth-child({i + 1})"
+        assert page.locator(row).get_attribute("data-domain") == g["domain"]
+        assert page.locator(row).get_attribute("data-hypothesis") == g["hypothesis"]
+        ns, last = g["north_star"], g["north_star"]["latest"]
+        assert_number(page, f"{row} .records", ns["records"])
+        assert_number(page, f"{row} .effect", last["causal_effect"])
+        assert_number(page, f"{row} .ci .ci-low", last["ci_low"])
+        assert_number(page, f"{row} .ci .ci-high", last["ci_high"])
+        assert_number(page, f"{row} .reliability", ns["median_reliability_score"])
+        assert_number(page, f"{row} .sr9", ns["median_SR9"])
+        assert_number(page, f"{row} .di2", ns["median_DI2"])
+        when = page.locator(f"{row} .ts").inner_text().strip()
+        assert when == ("–" if last["ts"] is None else last["ts"][:19].replace("T", " "))
+
     shown_rejected = {
         r.get_attribute("data-reason"): int(r.locator(".n").inner_text())
         for r in page.locator("#rejected tbody tr[data-reason]").all()
@@ -137,6 +155,8 @@ def test_dashboard_shows_report_and_follows_it(browser: Any, tmp_path: Path) -> 
         page.wait_for_function(RENDERED.format(n=1), timeout=15000)
         rep = httpx.get(f"{base}/report", headers={"Authorization": f"Bearer {TOKEN}"}).json()
         assert {g["grade"] for g in rep["groups"]} == {"OK", "WARN", "FAIL"}  # the sample covers every grade
+        # some groups carry study figures (one with DI2 gaps), one carries none: shown as dashes
+        assert sorted(g["north_star"]["records"] for g in rep["groups"]) == [0, 120, 120]
         check_against_report(page, rep)
         assert TOKEN not in page.url  # the fragment is gone from the address bar
         assert TOKEN not in page.content()

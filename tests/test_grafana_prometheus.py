@@ -74,7 +74,8 @@ def test_prometheus_scrapes_sidrce_and_answers_every_dashboard_query(tmp_path: P
             deadline = time.monotonic() + 60
             while True:
                 assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
-                with contextlib.suppress(httpx.TransportError):
+                # until its storage is open Prometheus answers "Service Unavailable" as plain text
+                with contextlib.suppress(httpx.TransportError, ValueError):
                     target = httpx.get(f"{api}/targets", timeout=2).json()["data"]["activeTargets"]
                     if target and target[0]["health"] == "down":
                         raise AssertionError(f"scrape failed: {target[0]['lastError']}")

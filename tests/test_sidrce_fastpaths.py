@@ -23,6 +23,12 @@ def rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
         r = rec(i, d="abcd"[rng.randrange(4)], h="xy"[i % 2])
         r["infra_cost_usd"] = rng.uniform(0, 5)
         r["intervention"] = "-" if i % 7 else f"do(x={i % 3})"
+        if r["domain"] in "ab" and i % 5:  # North Star fields on some groups, some left out
+            r["causal_effect"] = rng.gauss(0, 1)
+            r["ci_low"], r["ci_high"] = r["causal_effect"] - 1, r["causal_effect"] + 1
+            r["reliability_score"] = rng.randrange(5) / 4
+            if i % 3:
+                r["SR9"], r["DI2"] = rng.randrange(10) / 9, rng.random()
         out.append(r)
     return out
 
@@ -40,8 +46,12 @@ def split_and_whole(
     merges = []
     real_merge = Aggregator._merge
     monkeypatch.setattr(Aggregator, "_merge", lambda self, *a: merges.append(1) or real_merge(self, *a))
+    shared = []  # the child's columns come back through shared memory
+    real_columns = C._Shared.columns
+    monkeypatch.setattr(C._Shared, "columns", lambda self, n: shared.append(n) or real_columns(self, n))
     two = collect([path], **kw)
     assert len(merges) == int(merged)
+    assert len(shared) == int(merged)
     monkeypatch.setattr(C, "PARALLEL_MIN_BYTES", 1 << 62)
     one = collect([path], **kw)
     return two, one
@@ -62,6 +72,28 @@ def test_two_processes_give_the_one_process_report(tmp_path: Path, monkeypatch: 
     assert one["rejected"] == {"not_json": 1, "schema": 30, "truncated": 1}
     assert one["rejected_examples"][1]["line"] == 2502  # a line of the second half, counted from 1
     assert one["count"] == 3000
+
+
+@pytest.mark.parametrize("how", ["no shared memory", "more records than it can hold"])
+def test_columns_come_through_the_pipe_when_shared_memory_cannot_hold_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    monkeypatch.setattr(C, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    if how == "no shared memory":
+        monkeypatch.setattr(C._Shared, "for_bytes", classmethod(lambda cls, nbytes: None))
+    else:  # as when the file grew after it was measured
+        monkeypatch.setattr(C, "_MIN_RECORD", 1 << 40)
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(line(r) for r in rows(2000, seed=6)))
+    merged, shared = [], []
+    real_merge = Aggregator._merge
+    monkeypatch.setattr(Aggregator, "_merge", lambda self, *a: merged.append(1) or real_merge(self, *a))
+    monkeypatch.setattr(C._Shared, "columns", lambda self, n: shared.append(n))
+    two = collect([path])
+    assert merged == [1] and shared == []  # the child's half is used, its columns came by pipe
+    monkeypatch.setattr(C, "PARALLEL_MIN_BYTES", 1 << 62)
+    assert two == collect([path])
 
 
 def test_envelopes_in_the_second_half_are_read_in_order(

@@ -23,7 +23,7 @@ from sidrce.server import create_app
 ENV = {"SIDRCE_POLL_SECONDS": "0.05", "SIDRCE_REFRESH_SECONDS": "0.05"}
 
 
-def rec(i: int, d: str = "d", h: str = "h", cost: float | None = None) -> bytes:
+def rec(i: int, d: str = "d", h: str = "h", cost: float | None = None, study: bool = False) -> bytes:
     r = {
         "domain": d,
         "hypothesis": h,
@@ -33,6 +33,9 @@ def rec(i: int, d: str = "d", h: str = "h", cost: float | None = None) -> bytes:
         "qps": 10.0 + i % 5,
         "latency_p95_ms": 20.0 + i % 3,
     }
+    if study:  # the study's North Star figures, as the runner writes them for a finished step
+        r |= {"causal_effect": 0.1 * (i % 9) - 0.4, "ci_low": -1.0, "ci_high": 1.0}
+        r |= {"reliability_score": (i % 5) / 4, "SR9": (i % 10) / 9, "DI2": 1 / (1 + i % 4)}
     return json.dumps(r).encode() + b"\n"
 
 
@@ -78,7 +81,9 @@ def wait_for(fn: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
 
 def test_report_filters_metrics_and_bad_params(tmp_path: Path) -> None:
     path = tmp_path / "ops.jsonl"
-    path.write_bytes(b"".join(rec(i, d="ab"[i % 2], h="xy"[i % 3 == 0]) for i in range(300)) + b"junk\n")
+    path.write_bytes(
+        b"".join(rec(i, d="ab"[i % 2], h="xy"[i % 3 == 0], study=i % 2 == 0) for i in range(300)) + b"junk\n"
+    )
     expected = collect([path])
     with running(path) as base, httpx.Client(base_url=base, timeout=10) as c:
         assert c.get("/healthz").json() == {"status": "ok"}
@@ -106,6 +111,23 @@ def test_report_filters_metrics_and_bad_params(tmp_path: Path) -> None:
         }
         assert lat["a", "x"] == pytest.approx(g["medians"]["latency_p95_ms"] / 1000)
         assert "sidrce_build_info" in text and "sidrce_fti_grade_worst" in text
+        # the studies' figures: only the groups whose records carry them (domain "a")
+        for metric, field in (
+            ("sidrce_study_reliability_score", "median_reliability_score"),
+            ("sidrce_study_sr9", "median_SR9"),
+            ("sidrce_study_di2", "median_DI2"),
+            ("sidrce_study_causal_effect", None),
+        ):
+            got = {(s.labels["domain"], s.labels["hypothesis"]): s.value for s in fams[metric].samples}
+            want = {
+                (x["domain"], x["hypothesis"]): (
+                    x["north_star"][field] if field else x["north_star"]["latest"]["causal_effect"]
+                )
+                for x in expected["groups"]
+                if x["domain"] == "a"
+            }
+            assert got == pytest.approx(want) and len(want) == 2, metric
+        assert all(x["north_star"]["records"] == 0 for x in expected["groups"] if x["domain"] == "b")
         om = c.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
         assert om.headers["content-type"].startswith("application/openmetrics-text")
         assert om.text.rstrip().endswith("# EOF")

@@ -110,6 +110,37 @@
     }
   }
 
+  // the studies' North Star figures: the latest effect with its interval, medians of the rest;
+  // a group whose records carry none shows dashes
+  function renderStudies(rep) {
+    const body = $("studies").tBodies[0];
+    clear(body);
+    for (const g of rep.groups) {
+      const ns = g.north_star;
+      const last = ns.latest;
+      const tr = document.createElement("tr");
+      tr.dataset.domain = g.domain;
+      tr.dataset.hypothesis = g.hypothesis;
+      cell(tr, "domain").textContent = g.domain;
+      cell(tr, "hypothesis").textContent = g.hypothesis;
+      setNum(cell(tr, "num records"), ns.records, 12);
+      setNum(cell(tr, "num effect"), last.causal_effect);
+      const ci = cell(tr, "num ci");
+      const lo = document.createElement("span");
+      const hi = document.createElement("span");
+      lo.className = "ci-low";
+      hi.className = "ci-high";
+      setNum(lo, last.ci_low);
+      setNum(hi, last.ci_high);
+      ci.append("[", lo, ", ", hi, "]");
+      cell(tr, "ts").textContent = last.ts === null ? "–" : last.ts.slice(0, 19).replace("T", " ");
+      setNum(cell(tr, "num reliability"), ns.median_reliability_score);
+      setNum(cell(tr, "num sr9"), ns.median_SR9);
+      setNum(cell(tr, "num di2"), ns.median_DI2);
+      body.appendChild(tr);
+    }
+  }
+
   function renderRejected(rep) {
     const body = $("rejected").tBodies[0];
     clear(body);
@@ -238,6 +269,7 @@
   function render(rep) {
     renderCards(rep);
     renderGroups(rep);
+    renderStudies(rep);
     renderRejected(rep);
     $("main").hidden = false;
     renderFtiChart(rep);

@@ -1,0 +1,149 @@
+"""The studies' North Star figures in the report: group medians, the latest result and the series,
+checked against a plain-Python reading of the same records; fast and exact paths agree."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_sidrce_collector import line, rec
+
+from sidrce.cli import main
+from sidrce.collector import LATEST, NORTH_STAR, collect
+
+FIELDS = tuple(NORTH_STAR)
+
+
+def studies(n: int, seed: int, *, with_ts: bool = True) -> list[dict[str, Any]]:
+    """Groups ("a", x) carry North Star fields, some fields missing at random (as a failed DI2
+    leaves DI2 out); group ("b", y) carries none."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        r = rec(i, d="ab"[i % 2], h="xy"[i % 2])
+        r["infra_cost_usd"] = rng.uniform(0, 5)
+        # repeated seconds and a jump back: ts order differs from line order, with ties
+        r["ts"] = f"2024-01-01T00:{(i * 7) % 50:02d}:{rng.randrange(3):02d}.000Z"
+        if not with_ts and i % 11 == 3:
+            del r["ts"]
+        if r["domain"] == "a" and rng.random() < 0.8:
+            r["causal_effect"] = rng.choice([rng.gauss(0, 1), 2])  # ints too
+            r["ci_low"], r["ci_high"] = r["causal_effect"] - 0.5, r["causal_effect"] + 0.5
+            for name, value in (
+                ("reliability_score", rng.randrange(5) / 4),
+                ("SR9", rng.randrange(10) / 9),
+                ("DI2", rng.random()),
+            ):
+                if rng.random() < 0.85:
+                    r[name] = value
+        out.append(r)
+    return out
+
+
+def iso(ts: str | None) -> str | None:
+    """A record's ts as the report writes times (microseconds)."""
+    if ts is None:
+        return None
+    return datetime.fromisoformat(ts).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def reference(
+    records: list[dict[str, Any]], runs: dict[tuple[str, str], list[tuple[int, int]]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The North Star part of each group, computed record by record with the standard library;
+    ``runs``: each group's series runs as (first, end) ordinals (their bounds are tested elsewhere)."""
+    timed = all("ts" in r for r in records)
+    order = sorted(range(len(records)), key=lambda i: records[i]["ts"]) if timed else range(len(records))
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for i in order:
+        r = records[i]
+        groups.setdefault((r["domain"], r["hypothesis"]), []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        with_effect = [r for r in rs if "causal_effect" in r]
+        ns: dict[str, Any] = {"records": len(with_effect)}
+        for name in FIELDS:
+            values = [r[name] for r in rs if name in r]
+            ns[f"median_{name}"] = statistics.median(values) if values else None
+        last = with_effect[-1] if with_effect else {}
+        ns["latest"] = {**{k: last.get(k) for k in LATEST}, "ts": iso(last.get("ts"))}
+        series = []
+        for a, b in runs[key]:
+            point = {}
+            for name in FIELDS:
+                values = [r[name] for r in rs[a:b] if name in r]
+                if values:
+                    point[name] = statistics.median(values)
+            series.append(point)
+        out[key] = {"north_star": ns, "series": series}
+    return out
+
+
+def north_star_of(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (g["domain"], g["hypothesis"]): {
+            "north_star": g["north_star"],
+            "series": [{k: p[k] for k in FIELDS if k in p} for p in g["series"]],
+        }
+        for g in report["groups"]
+    }
+
+
+@pytest.mark.parametrize("with_ts", [True, False])
+def test_north_star_matches_a_record_by_record_reading(tmp_path: Path, with_ts: bool) -> None:
+    records = studies(900, seed=1, with_ts=with_ts)
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(line(r) for r in records))
+    report = collect([path])
+    runs = {
+        (g["domain"], g["hypothesis"]): [(p["last"] - p["count"], p["last"]) for p in g["series"]]
+        for g in report["groups"]
+    }
+    got, want = north_star_of(report), reference(records, runs)
+    assert got.keys() == want.keys()
+    for key in want:
+        g, w = got[key]["north_star"], want[key]["north_star"]
+        # medians: the mean of the two middle values, computed alike, so equal to the last bit
+        assert g == w, key
+        for p, q in zip(got[key]["series"], want[key]["series"], strict=True):
+            assert p == q
+    b = got["b", "y"]["north_star"]
+    nothing = {"records": 0, **{f"median_{f}": None for f in FIELDS}}
+    assert b == {**nothing, "latest": dict.fromkeys((*LATEST, "ts"))}
+    assert got["a", "x"]["north_star"]["records"] > 300  # the test data has studies in it
+
+
+def test_fast_and_exact_paths_agree_on_north_star_fields(tmp_path: Path) -> None:
+    records = studies(3 * 4096 + 17, seed=2)
+    bad = dict(records[5]) | {"domain": "a", "SR9": "high"}
+    fast = tmp_path / "fast.jsonl"
+    fast.write_bytes(b"".join(line(r) for r in records) + line(bad) + b'{"DI2": 1e999}\n')
+    # leading spaces: every line through json.loads and the exact check
+    slow = tmp_path / "slow.jsonl"
+    slow.write_bytes(b"".join(b" " + line(r) for r in records) + b" " + line(bad) + b' {"DI2": 1e999}\n')
+    one, two = collect([fast]), collect([slow])
+    for ex in two["rejected_examples"]:
+        ex["file"] = str(fast)
+    assert one == two
+    assert one["rejected"] == {"schema": 2}
+    # JSON has no NaN; a number too large for a float is refused by both paths
+    out = dict(records[0]) | {"reliability_score": 1e999}
+    fast.write_bytes(json.dumps(out).replace("inf", "1e999").replace("Infinity", "1e999").encode() + b"\n")
+    assert collect([fast])["rejected"] == {"schema": 1}
+
+
+def test_human_report_shows_the_studies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = studies(200, seed=3)
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(line(r) for r in records))
+    assert main(["collect", str(path)]) == 0
+    out = capsys.readouterr().out
+    a = [g for g in collect([path])["groups"] if g["domain"] == "a"][0]["north_star"]
+    row = [ln for ln in out.splitlines() if ln.startswith("a ") and "[" in ln][0]
+    assert f"{a['latest']['causal_effect']:.4g}" in row and f"{a['median_SR9']:.3f}" in row
+    assert not [ln for ln in out.splitlines() if ln.startswith("b ") and "[" in ln]
