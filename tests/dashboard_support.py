@@ -9,18 +9,11 @@ import json
 import math
 import os
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-import pytest
-import uvicorn
-
-from sidrce.server import create_app
+import live_server
+from external import missing, require_program
 
 CHROMIUM = os.environ.get("DMCA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,41 +86,11 @@ def north_star(i: int, k: int) -> dict[str, float]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_sidrce(telemetry: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """The real app (``sidrce.server.create_app``) under uvicorn; yields its base URL once ready."""
-    app = create_app(telemetry, environ={**SERVER_ENV, **(env or {})})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError("SIDRCE did not become ready in 20 s")
-            time.sleep(0.05)
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def missing(why: str) -> None:
-    """Skip for want of an external program, or fail when ``DMCA_REQUIRE_INTEGRATION=1`` (CI)."""
-    if os.environ.get("DMCA_REQUIRE_INTEGRATION") == "1":
-        pytest.fail(f"DMCA_REQUIRE_INTEGRATION=1 but {why}")
-    pytest.skip(why)
+def running_sidrce(
+    telemetry: Path, env: dict[str, str] | None = None
+) -> contextlib.AbstractContextManager[str]:
+    """The real app under uvicorn with this module's server settings; yields its base URL."""
+    return live_server.running_sidrce(telemetry, {**SERVER_ENV, **(env or {})})
 
 
 def require_chromium() -> str:
@@ -143,7 +106,4 @@ def require_chromium() -> str:
 
 
 def require_prometheus() -> str:
-    found = shutil.which("prometheus")
-    if not found:
-        missing("prometheus not on PATH (Debian: apt-get install -y prometheus)")
-    return found  # type: ignore[return-value]
+    return require_program("prometheus", "/usr/bin/prometheus", "prometheus")

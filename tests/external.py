@@ -14,11 +14,15 @@ from pathlib import Path
 import pytest
 
 
-def require_program(name: str, default: str, package: str) -> str:
-    path = shutil.which(name) or default
-    if Path(path).exists():
-        return path
-    why = f"{name} not installed (apt-get install {package})"
+def missing(why: str) -> None:
+    """Skip for want of an external program, or fail when ``DMCA_REQUIRE_INTEGRATION`` is set."""
     if os.environ.get("DMCA_REQUIRE_INTEGRATION", "") not in ("", "0"):
         pytest.fail(f"DMCA_REQUIRE_INTEGRATION is set but {why}")
     pytest.skip(why)
+
+
+def require_program(name: str, default: str, package: str) -> str:
+    path = shutil.which(name) or default
+    if not Path(path).exists():
+        missing(f"{name} not installed (Debian: apt-get install -y {package})")
+    return path

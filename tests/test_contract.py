@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from seed_records import SEED_RECORDS
 
 from dmca_core.telemetry import TelemetryEmitter, make_record, record_problem
 from dmca_core.telemetry.record import OPTIONAL, REQUIRED, is_valid_fast
@@ -26,26 +27,7 @@ SCHEMA = json.loads(
 LINE = jsonschema.Draft202012Validator(SCHEMA)
 RECORD = jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/record"})
 
-SAMPLES = [
-    {
-        "domain": "direct_lab",
-        "hypothesis": "WIMP",
-        "step": 1,
-        "intervention": "-",
-        "infra_cost_usd": 120,
-        "qps": 480,
-        "latency_p95_ms": 180,
-    },
-    {
-        "domain": "cosmology",
-        "hypothesis": "DarkPhoton",
-        "step": 1,
-        "intervention": "-",
-        "infra_cost_usd": 130,
-        "qps": 470,
-        "latency_p95_ms": 190,
-    },
-]
+SAMPLES = SEED_RECORDS
 
 
 def full_record() -> dict:

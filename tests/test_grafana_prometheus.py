@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from dashboard_support import REPO, free_port, require_prometheus, running_sidrce, write_telemetry
+from dashboard_support import REPO, require_prometheus, running_sidrce, write_telemetry
+from live_server import free_port
 
 pytestmark = pytest.mark.integration
 

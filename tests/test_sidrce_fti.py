@@ -10,32 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from seed_records import SEED_RECORDS
 
 from sidrce import fti as F
 from sidrce.cli import main
 from sidrce.collector import collect
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = [
-    {
-        "domain": "direct_lab",
-        "hypothesis": "WIMP",
-        "step": 1,
-        "intervention": "-",
-        "infra_cost_usd": 120,
-        "qps": 480,
-        "latency_p95_ms": 180,
-    },
-    {
-        "domain": "cosmology",
-        "hypothesis": "DarkPhoton",
-        "step": 1,
-        "intervention": "-",
-        "infra_cost_usd": 130,
-        "qps": 470,
-        "latency_p95_ms": 190,
-    },
-]
+SEED = SEED_RECORDS
 
 
 def write(path: Path, records: list[dict]) -> Path:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from live_server import free_port, running_sidrce
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidrce.collector import collect
@@ -39,33 +39,8 @@ def rec(i: int, d: str = "d", h: str = "h", cost: float | None = None, study: bo
     return json.dumps(r).encode() + b"\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running(path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    app = create_app(path, environ={**ENV, **(env or {})})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not become ready in 20 s")
-            time.sleep(0.05)
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def running(path: Path, env: dict[str, str] | None = None) -> contextlib.AbstractContextManager[str]:
+    return running_sidrce(path, {**ENV, **(env or {})})
 
 
 def wait_for(fn: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
