@@ -85,24 +85,27 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def _row_head(task: StepTask) -> dict[str, Any]:
+    """The fields that name a step in results.json, whatever became of it."""
+    study = task.study
+    iv = study.intervention
+    return {
+        "study": study.label,
+        "domain": study.domain,
+        "hypothesis": study.hypothesis,
+        "step": task.step,
+        "seed": task.seed,
+        "intervention": {"treatment": study.treatment, "t0": iv.t0, "t1": iv.t1},
+    }
+
+
 def run_step(task: StepTask) -> StepOutcome:
     """Run one study step; failures are returned, not raised, so the other steps go on."""
     from .study import run_study
 
     study = task.study
     where = f"studies[{task.study_index}]"
-    row: dict[str, Any] = {
-        "study": study.label,
-        "domain": study.domain,
-        "hypothesis": study.hypothesis,
-        "step": task.step,
-        "seed": task.seed,
-        "intervention": {
-            "treatment": study.treatment,
-            "t0": study.intervention.t0,
-            "t1": study.intervention.t1,
-        },
-    }
+    row = _row_head(task)
     meter = FitMeter()
     error = None
     result = truth = None
@@ -239,22 +242,7 @@ def executor_options(cfg: ExperimentConfig) -> dict[str, Any]:
 
 def lost_step(task: StepTask, error: str) -> StepOutcome:
     """The outcome of a step whose worker never returned: failed, with nothing measured."""
-    study = task.study
-    row = {
-        "study": study.label,
-        "domain": study.domain,
-        "hypothesis": study.hypothesis,
-        "step": task.step,
-        "seed": task.seed,
-        "intervention": {
-            "treatment": study.treatment,
-            "t0": study.intervention.t0,
-            "t1": study.intervention.t1,
-        },
-        "estimator": task.estimator,
-        "status": "failed",
-        "error": error,
-    }
+    row = _row_head(task) | {"estimator": task.estimator, "status": "failed", "error": error}
     return StepOutcome(task.index, row, {}, error)
 
 
