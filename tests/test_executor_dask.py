@@ -164,6 +164,9 @@ def test_a_task_that_always_kills_its_worker_is_reported_lost(
     err = capsys.readouterr().err
     assert "1 of 2 tasks were lost on the Dask cluster, first task 1: KilledWorker" in err
     assert len(base.telemetry(cfg)) == 1  # the step that finished was still recorded
+    rows = json.loads((tmp_path / "always" / "results.json").read_text())["results"]
+    assert [r["status"] for r in rows] == ["ok", "failed"]  # the lost step is reported, not dropped
+    assert "KilledWorker" in rows[1]["error"]
 
 
 def test_progress_counts_each_result_as_it_arrives(plugins_in_process, address: str, tmp_path: Path) -> None:
