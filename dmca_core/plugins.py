@@ -8,6 +8,7 @@ the CLI down. Environment:
 - ``DMCA_BLOCK_PLUGINS``: comma-separated blocklist.
 - ``DMCA_STRICT_PLUGINS=1``: a plugin that fails to load is a hard error (for plugin authors).
 - ``DMCA_NO_ENTRYPOINTS=1``: skip entry points entirely (the test suite sets this).
+- ``DMCA_PLUGIN_TRACEBACK=1``: print the full traceback of a plugin that fails to load.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _core_version() -> str:
     return __version__
 
 
-def load_entrypoints(environ: Mapping[str, str] | None = None, *, force: bool = False) -> list[LoadError]:
+def load_entrypoints(environ: Mapping[str, str] | None = None) -> list[LoadError]:
     """Load every selected entry point of group ``dmca`` that is not loaded yet.
 
     Returns the load errors of this call. In strict mode the first error raises
@@ -90,7 +91,7 @@ def load_entrypoints(environ: Mapping[str, str] | None = None, *, force: bool = 
     """
     global _entrypoints_loaded
     environ = os.environ if environ is None else environ
-    if _entrypoints_loaded and not force:
+    if _entrypoints_loaded:
         return []
     _entrypoints_loaded = True
     allow = _env_list(environ, "DMCA_LOAD_PLUGINS")

@@ -221,7 +221,6 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
 def preflight(cfg: ExperimentConfig, estimator: str) -> None:
     """Fail on bad input before anything runs or is written."""
     plugins.setup()
-    plugins.get_estimator(estimator)
     executor = plugins.get_executor(cfg.executor.name)
     check = getattr(executor, "check", None)
     if check is not None:  # bad executor settings stop the run before the telemetry file opens
