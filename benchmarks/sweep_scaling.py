@@ -30,10 +30,12 @@ for _key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
-import logging  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
+from collections.abc import Callable, Iterator, Mapping  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from itertools import combinations  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -176,6 +178,50 @@ def register_executors(register: Callable[[TimedExecutor], None]) -> None:
         register(TIMED.setdefault(inner.name, TimedExecutor(inner)))
 
 
+# A cluster "already running" is another process, as a user's would be: hosted in this process,
+# its scheduler's event loop would compete with the driver for the GIL and slow every executor.
+_CLUSTER = """
+import logging, sys
+import dask
+from distributed import LocalCluster
+from dmca_dask_executor.plugin import local_cluster_config
+with dask.config.set(local_cluster_config(allowed_failures=3)):
+    cluster = LocalCluster(n_workers=int(sys.argv[1]), threads_per_worker=1,
+                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+print(cluster.scheduler_address, flush=True)
+sys.stdin.read()  # until the benchmark closes our stdin
+cluster.close()
+"""
+
+
+@contextmanager
+def running_cluster(workers: int) -> Iterator[str]:
+    """A Dask LocalCluster in a child process; yields its scheduler address."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CLUSTER, str(workers)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        address = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        if not address.startswith("tcp://"):
+            raise RuntimeError(f"the Dask cluster process did not start (exit {proc.poll()})")
+        yield address
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=64)
@@ -183,12 +229,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds, alternating; best kept")
     args = parser.parse_args()
 
-    import dask
-    from distributed import LocalCluster
-
     from dmca_core.plugins import pm, setup
     from dmca_core.runner import run_experiment
-    from dmca_dask_executor.plugin import local_cluster_config, preserved_environ
 
     setup()
     # registered under its importable name (not __main__), so that worker processes can import it
@@ -204,21 +246,12 @@ def main() -> None:
     steps: dict[str, float] = {}
     numbers: dict[str, list[Any]] = {}
     failed: dict[str, int] = {}
-    # the running cluster is set up as the executor sets up its own; its nannies' changes to this
-    # process's environment are undone, or the local pool's workers would inherit them
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        preserved_environ(),
-        dask.config.set(local_cluster_config(allowed_failures=3)),
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR
-        ) as running,
-    ):
+    with tempfile.TemporaryDirectory() as tmp, running_cluster(2) as address:
         runs: list[tuple[str, str, dict[str, Any]]] = [
             ("local, 1 worker", "local", {"workers": 1}),
             ("local, 2 workers", "local", {"workers": 2}),
             ("dask, own LocalCluster, 2 workers", "dask", {"workers": 2}),
-            ("dask, running LocalCluster, 2", "dask", {"address": running.scheduler_address}),
+            ("dask, running LocalCluster, 2", "dask", {"address": address}),
         ]
         for round_ in range(args.repeat):
             for label, name, settings in runs:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import __version__, plugins
+from . import __version__
 from .errors import DmcaError, UsageError
 
 
@@ -142,6 +142,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
+    from . import plugins
+
     plugins.setup()
     domain = plugins.get_domain("csv")
     estimator = plugins.get_estimator(args.estimator)
@@ -158,6 +160,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import csv
     import io
+
+    from . import plugins
 
     plugins.setup()
     domain = plugins.get_domain(args.domain)
@@ -190,6 +194,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from . import plugins
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # errors are listed below, not warned about twice
         infos = plugins.plugin_infos()
@@ -326,8 +332,42 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     return parser
 
 
+def _local_pool_ahead(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` is a ``dmca run`` that will use the built-in local pool with more than one
+    worker. Read from the flags and a plain look at the config's ``executor`` section; anything
+    unclear answers False (the run then starts its workers when it needs them, as it always can)."""
+    if not argv or argv[0] != "run":
+        return False
+    import yaml
+
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("config", nargs="?")
+    peek.add_argument("--executor")
+    peek.add_argument("--workers", type=int)
+    try:
+        args, _ = peek.parse_known_args(list(argv[1:]))
+        with open(args.config, encoding="utf-8") as f:
+            section = (yaml.safe_load(f) or {}).get("executor") or {}
+        name = args.executor or section.get("name", "local")
+        workers = args.workers if args.workers is not None else section.get("workers")
+    except (SystemExit, OSError, TypeError, ValueError, AttributeError, yaml.YAMLError):
+        return False
+    if name != "local" or workers == 1:
+        return False
+    from .default_plugins.local_executor import default_workers
+
+    return (workers or default_workers()) > 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _warning_line  # type: ignore[assignment]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if _local_pool_ahead(argv):  # before the imports below, which its server does in parallel
+        from .default_plugins.local_executor import start_forkserver
+
+        start_forkserver()
+    from . import plugins
+
     run: Callable[[argparse.Namespace], int]
     try:
         extra = plugins.commands()

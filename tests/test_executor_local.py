@@ -379,3 +379,38 @@ def test_batch_encrypted_telemetry_from_two_workers_opens_without_gaps(
     plugins_in_process, use_plugin, tmp_path: Path, monkeypatch
 ) -> None:
     check_encrypted_run(tmp_path, {"name": "local", "workers": 2}, use_plugin, monkeypatch)
+
+
+# --- dmca run starts the pool's forkserver before its own imports ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("executor", "flags", "expected"),
+    [
+        ({"name": "local", "workers": 2}, [], True),
+        ({"name": "local", "workers": 1}, [], False),
+        ({"name": "local", "workers": 2}, ["--workers", "1"], False),
+        ({"name": "dask"}, [], False),
+        ({"name": "local", "workers": 1}, ["--workers", "3"], True),
+        ({"name": "local", "workers": 2}, ["--executor", "dask"], False),
+    ],
+)
+def test_the_pool_is_started_ahead_only_for_a_local_run_with_workers(
+    tmp_path: Path, executor: dict[str, Any], flags: list[str], expected: bool
+) -> None:
+    from dmca_core.cli import _local_pool_ahead
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({"experiment": "x", "executor": executor, "studies": []}))
+    assert _local_pool_ahead(["run", str(cfg), *flags]) is expected
+    assert _local_pool_ahead(["plugins"]) is False
+
+
+def test_an_unreadable_config_starts_nothing_ahead_and_still_gets_its_error(tmp_path: Path) -> None:
+    from dmca_core.cli import _local_pool_ahead
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("executor: [unclosed\n")
+    assert _local_pool_ahead(["run", str(bad)]) is False
+    assert _local_pool_ahead(["run", str(tmp_path / "missing.yaml")]) is False
+    assert _local_pool_ahead(["run"]) is False

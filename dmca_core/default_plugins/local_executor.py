@@ -41,6 +41,22 @@ def _default_method() -> str:
     return next(m for m in START_METHODS if m in available)
 
 
+def start_forkserver() -> bool:
+    """Start the forkserver now, preloading :data:`PRELOAD`, if this platform has one.
+
+    ``dmca run`` calls this before its own imports, so that the server's imports (~0.3 s of CPU)
+    run on another core at the same time instead of before the first step. A pool started later
+    finds it running; modules missing from its preload are imported by each worker on first use.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+    forkserver.ensure_running()
+    return True
+
+
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -159,14 +159,16 @@ class DaskExecutor:
             futures = client.map(call, list(items), pure=False, retries=_int_option(options, "retries", 0))
             index = {fut.key: i for i, fut in enumerate(futures)}
             stack.enter_context(client.as_current())  # as_completed looks for the current client
-            for fut in as_completed(futures):
+            # with_results: the client fetches each result as its task finishes, concurrently,
+            # instead of one blocking round trip to a worker per result in this loop
+            for fut, res in as_completed(futures, with_results=True, raise_errors=False):
                 i = index[fut.key]
                 if fut.status != "finished":
-                    lost.append((i, fut.exception()))
+                    lost.append((i, res if isinstance(res, BaseException) else fut.exception()))
                     continue
-                results[i] = fut.result()
+                results[i] = res
                 fut.release()  # the driver has it now; free the worker's copy
-                on_result(i, results[i])
+                on_result(i, res)
         if lost:
             i, exc = min(lost, key=lambda x: x[0])
             if isinstance(exc, DmcaError):  # e.g. a plugin module that does not import on the workers
