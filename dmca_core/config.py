@@ -7,6 +7,7 @@ A bad file is reported as ``FILE:LINE: key.path: problem`` (``studies[1].treatme
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -263,7 +264,28 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
         where = f"{source}:{line}" if line else source
         raise ConfigError(f"{where}: {path}: {problem}{more}") from None
     _check_values(cfg, source)
+    _name_studies(cfg)
     return cfg
+
+
+def _name_studies(cfg: ExperimentConfig) -> None:
+    """Give unnamed studies that would share a label (``domain/hypothesis``) one of their own.
+
+    Results, the summary and the forest plot are keyed by label: two studies of one domain and
+    hypothesis (other treatments, or a repeat) must not be merged into one. They become
+    ``domain/hypothesis T→Y``, and ``… #k`` (k from 1, in config order) if that still repeats.
+    """
+    counts = Counter(st.label for st in cfg.studies)
+    for st in cfg.studies:
+        if st.name is None and counts[st.label] > 1:
+            st.name = f"{st.domain}/{st.hypothesis} {st.treatment}→{st.outcome}"
+    counts = Counter(st.label for st in cfg.studies)
+    seen: Counter[str] = Counter()
+    for st in cfg.studies:
+        if counts[st.label] > 1 and st.name is not None:
+            base = st.label
+            seen[base] += 1
+            st.name = f"{base} #{seen[base]}"
 
 
 def _check_values(cfg: ExperimentConfig, source: str) -> None:
@@ -292,6 +314,10 @@ def _check_values(cfg: ExperimentConfig, source: str) -> None:
             raise bad(f"studies[{i}].intervention", "t0 and t1 must differ")
         if st.treatment == st.outcome:
             raise bad(f"studies[{i}].outcome", "must differ from the treatment")
+    first: dict[str, int] = {}
+    for i, st in enumerate(cfg.studies):
+        if st.name is not None and first.setdefault(st.name, i) != i:
+            raise bad(f"studies[{i}].name", f"{st.name!r} is already the name of studies[{first[st.name]}]")
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

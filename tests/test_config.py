@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dmca_core.cli import main
 from dmca_core.config import load_config, parse_config
@@ -64,3 +65,32 @@ def test_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: no such config file" in capsys.readouterr().err
+
+
+def test_unnamed_studies_of_one_domain_and_hypothesis_get_labels_of_their_own() -> None:
+    from dmca_core.config import parse_config
+
+    def study(t: str, y: str, **kw: object) -> dict[str, object]:
+        return {"domain": "direct_lab", "hypothesis": "WIMP", "treatment": t, "outcome": y, **kw}
+
+    raw = {
+        "experiment": "x",
+        "studies": [study("a", "b"), study("a", "c"), study("a", "c"), study("a", "d", name="mine")],
+    }
+    cfg = parse_config(yaml.safe_dump(raw, allow_unicode=True), source="x.yaml")
+    assert [s.label for s in cfg.studies] == [
+        "direct_lab/WIMP a→b",
+        "direct_lab/WIMP a→c #1",
+        "direct_lab/WIMP a→c #2",
+        "mine",
+    ]
+    alone = parse_config(yaml.safe_dump({"experiment": "x", "studies": [study("a", "b")]}), source="x.yaml")
+    assert alone.studies[0].label == "direct_lab/WIMP"  # a label that is already unique stays as it was
+
+
+def test_two_studies_with_one_name_are_refused_naming_the_second() -> None:
+    from dmca_core.config import parse_config
+
+    s = {"domain": "direct_lab", "treatment": "a", "outcome": "b", "name": "same"}
+    with pytest.raises(ConfigError, match=r"x.yaml: studies\[1\].name: 'same' is already the name of studies\[0\]"):
+        parse_config(yaml.safe_dump({"experiment": "x", "studies": [s, s]}), source="x.yaml")
