@@ -50,7 +50,9 @@ def test_run_writes_results_summary_plot_and_one_record_per_step(hello, tmp_path
     assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 0
     payload = json.loads((out / "results.json").read_text())
     rows = payload["results"]
-    assert [(r["study"], r["step"]) for r in rows] == [("hello_linear/toy", s) for s in (1, 2, 3, 1)]
+    # two studies of one domain and hypothesis: each keeps a label of its own
+    expected = [("hello_linear/toy X→Y", s) for s in (1, 2, 3)] + [("hello_linear/toy X→Z", 1)]
+    assert [(r["study"], r["step"]) for r in rows] == expected
     for r in rows:
         assert r["status"] == "ok"
         for key in ("causal_effect", "ci_low", "ci_high", "reliability_score", "SR9", "DI2", "estimator"):
@@ -59,7 +61,7 @@ def test_run_writes_results_summary_plot_and_one_record_per_step(hello, tmp_path
     assert rows[3]["truth"]["effect"] == pytest.approx(0.0, abs=1e-12)
     assert rows[3]["graph_source"] == "discovered"
     summary = (out / "summary.md").read_text()
-    assert "| hello_linear/toy | 3 |" in summary
+    assert "| hello_linear/toy X→Y | 3 |" in summary
     assert (out / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     records = [json.loads(line) for line in (tmp_path / "tel.jsonl").read_text().splitlines()]
     assert len(records) == 4
