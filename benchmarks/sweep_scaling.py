@@ -229,9 +229,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds, alternating; best kept")
     args = parser.parse_args()
 
+    from dmca_core.default_plugins.local_executor import start_forkserver
     from dmca_core.plugins import pm, setup
     from dmca_core.runner import run_experiment
 
+    start_forkserver()  # as `dmca run` does before its own imports (dmca_core/cli.py)
     setup()
     # registered under its importable name (not __main__), so that worker processes can import it
     me = importlib.import_module("sweep_scaling")
@@ -246,6 +248,7 @@ def main() -> None:
     steps: dict[str, float] = {}
     numbers: dict[str, list[Any]] = {}
     failed: dict[str, int] = {}
+    every: dict[str, list[tuple[float, float]]] = {}  # (dmca run, steps) of every round
     with tempfile.TemporaryDirectory() as tmp, running_cluster(2) as address:
         runs: list[tuple[str, str, dict[str, Any]]] = [
             ("local, 1 worker", "local", {"workers": 1}),
@@ -262,6 +265,7 @@ def main() -> None:
                 elapsed = time.perf_counter() - t
                 total[label] = min(total.get(label, float("inf")), elapsed)
                 steps[label] = min(steps.get(label, float("inf")), me.TIMED[name].last)
+                every.setdefault(label, []).append((round(elapsed, 2), round(me.TIMED[name].last, 2)))
                 failed[label] = len(summary.failed)
                 rows = json.loads((out / "results.json").read_text())["results"]
                 numbers.setdefault(label, [{k: v for k, v in r.items() if k != "ops"} for r in rows])
@@ -274,6 +278,9 @@ def main() -> None:
         one, two, own, running_ = (t[label] for label, _, _ in runs)
         print(f"{what}: speed-up 2 workers over 1 {one / two:.2f}x (target >= 1.7); dask / local, 2 workers: "
               f"own cluster {own / two:.2f}, running cluster {running_ / two:.2f} (target <= 1.15)")  # fmt: skip
+    print("every round, (dmca run, steps) in s:")
+    for label, times in every.items():
+        print(f"  {label:<36} {times}")
     same = all(numbers[label] == numbers[runs[0][0]] for label, _, _ in runs)
     print(f"same results.json numbers in every run: {'yes' if same else 'NO'}")
     print(f"load average after: {load_average()}; free cores: {free_cores():.2f}")

@@ -101,7 +101,10 @@ def _row_head(task: StepTask) -> dict[str, Any]:
 
 def run_step(task: StepTask) -> StepOutcome:
     """Run one study step; failures are returned, not raised, so the other steps go on."""
+    from .heap import keep_freed_memory
     from .study import run_study
+
+    keep_freed_memory()  # once per process, wherever the step runs (driver, pool or Dask worker)
 
     study = task.study
     where = f"studies[{task.study_index}]"
