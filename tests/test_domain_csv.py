@@ -65,3 +65,25 @@ def test_parquet(tmp_path) -> None:
     pq.write_table(pa.table({"x": [1.0, None, 3.0, 4.0], "y": [2, 4, 7, 1]}), p)
     with pytest.raises(DataError, match="column 'x', row 2"):
         _load(p)
+
+
+def test_an_unchanged_file_is_parsed_once_and_an_edited_one_again(tmp_path, monkeypatch) -> None:
+    import os
+
+    from dmca_core.domains import csv_file
+
+    parsed: list[str] = []
+    real = csv_file._read_csv
+    monkeypatch.setattr(csv_file, "_read_csv", lambda p: parsed.append(str(p)) or real(p))
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n1,2\n3,5\n4,4\n")
+    first = _load(p).table
+    first.values[0, 0] = 99.0  # a step scaling its copy in place must not reach the next one
+    second = _load(p).table
+    assert len(parsed) == 1 and second.values[0, 0] == 1.0
+    p.write_text("a,b\n1,2\n3,5\n4,7\n")
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))  # a later mtime, surely
+    assert _load(p).table.values[2, 1] == 7.0 and len(parsed) == 2
+    p.unlink()
+    with pytest.raises(DataError, match="no such file"):
+        _load(p)

@@ -84,10 +84,32 @@ def _read_parquet(path: Path) -> Table:
     return Table.from_columns(cols)
 
 
+# the last file read, by resolved path, with its (mtime, size): a study's pre-flight check and its
+# steps read the same file, and re-parsing a large CSV for each was most of their time
+_last: dict[str, tuple[tuple[int, int], Table]] = {}
+
+
 def read_table(path: str | Path) -> Table:
+    """The file as a checked table; a file unchanged since the last call is not parsed again.
+    Each call returns its own copy of the values (steps may scale them in place)."""
     p = Path(path)
-    if not p.is_file():
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    if st is None or not p.is_file():
         raise DataError(f"{p}: no such file")
+    key, stamp = str(p.resolve()), (st.st_mtime_ns, st.st_size)
+    hit = _last.get(key)
+    if hit is not None and hit[0] == stamp:
+        return Table(hit[1].names, hit[1].values.copy())
+    table = _read_checked(p)
+    _last.clear()  # one file kept: memory stays that of the data in use
+    _last[key] = (stamp, table)
+    return Table(table.names, table.values.copy())
+
+
+def _read_checked(p: Path) -> Table:
     table = _read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else _read_csv(p)
     for name in table.names:
         col = table.column(name)
