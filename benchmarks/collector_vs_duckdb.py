@@ -1,12 +1,15 @@
 """`sidrce collect` against DuckDB (read_json + median) on the same 1,000,000-line telemetry file.
 
     python benchmarks/collector_vs_duckdb.py [--lines 1000000] [--repeat 3]
+        [--plain FILE --encrypted FILE --key-json FILE]   # reuse files written before
 
 Prints lines/s of each and the ratio sidrce/DuckDB (targets: plain >= 0.7, line-encrypted >= 0.25),
-after checking that both give the same per-group medians. Each tool runs in-process, best of
-``--repeat``, alternating so that load on a shared machine hits both alike; the CPU seconds each run
-used (this process and its children: sidrce reads a large plain file in two processes, DuckDB in
-threads) are printed beside the wall time, and the load average before and after.
+after checking that both give the same per-group medians, and that the line-encrypted copy of the
+file (AES plugin, one envelope per record) gives exactly the plain file's report, read by one
+process or two. Each tool runs in-process, best of ``--repeat``, alternating so that load on a
+shared machine hits all alike; the CPU seconds each run used (this process and its children:
+sidrce reads a large file in two processes, DuckDB in threads) are printed beside the wall time,
+and the load average before and after.
 """
 
 from __future__ import annotations
@@ -88,15 +91,19 @@ def run_duckdb(path: Path) -> dict:
 
 
 def run_sidrce(path: Path, environ: dict | None = None, *, one_process: bool = False) -> dict:
+    """The whole report."""
     from sidrce import collector
 
     saved = collector.PARALLEL_MIN_BYTES
     if one_process:  # for the comparison row: the same code without the second reader
         collector.PARALLEL_MIN_BYTES = 1 << 62
     try:
-        report = collector.collect([path], environ=environ)
+        return collector.collect([path], environ=environ)
     finally:
         collector.PARALLEL_MIN_BYTES = saved
+
+
+def groups_of(report: dict) -> dict:
     return {
         (g["domain"], g["hypothesis"]): (
             g["count"],
@@ -126,16 +133,12 @@ def load() -> str:
 
 def encrypted_file(plain: Path, path: Path, n: int) -> tuple[dict | None, str]:
     """Write the line-encrypted file with the AES plugin; (environ, '') or (None, why not)."""
-    try:
-        import dmca_aes_gcm.plugin as aes
-        from dmca_core import plugins
+    why = register_aes()
+    if why:
+        return None, why
+    from dmca_core import plugins
 
-        plugins.setup()
-        if not plugins.encryptors():  # entry points off: register the plugin by hand
-            plugins.pm.register(aes)
-        enc = plugins.get_encryptor()
-    except Exception as exc:  # the plugin is another issue's work; say why the row is missing
-        return None, f"AES plugin not usable ({type(exc).__name__}: {exc})"
+    enc = plugins.get_encryptor()
     key_env = {"SIDRCE_AES_KEY": base64.b64encode(os.urandom(32)).decode()}
     try:
         writer = enc.writer("line", gzip=False, environ=key_env)
@@ -152,26 +155,68 @@ def encrypted_file(plain: Path, path: Path, n: int) -> tuple[dict | None, str]:
     return key_env, ""
 
 
+def register_aes() -> str:
+    """'' once the AES plugin is registered, else why not."""
+    try:
+        import dmca_aes_gcm.plugin as aes
+        from dmca_core import plugins
+
+        plugins.setup()
+        if not plugins.encryptors():  # entry points off: register the plugin by hand
+            plugins.pm.register(aes)
+        plugins.get_encryptor()
+    except Exception as exc:  # the plugin is another issue's work; say why the row is missing
+        return f"AES plugin not usable ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def row(name: str, t: float, c: float, lines: int, t_duck: float, target: str = "") -> str:
+    ratio = "" if name.startswith("duckdb") else f"  ratio {t_duck / t:.2f}x of DuckDB{target}"
+    return f"{name:<38} {t:7.2f} s (CPU {c:5.2f} s) {lines / t:12,.0f} lines/s{ratio}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--enc-repeat", type=int, default=1, help="runs of the (slow) encrypted file")
+    ap.add_argument(
+        "--enc-repeat", type=int, default=None, help="runs of the encrypted file (default: --repeat)"
+    )
+    ap.add_argument("--plain", type=Path, help="a plain file written by this script before (not rewritten)")
+    ap.add_argument("--encrypted", type=Path, help="its line-encrypted copy, written by this script before")
+    ap.add_argument("--key-json", type=Path, help='the copy\'s key, as {"SIDRCE_AES_KEY": ...}')
     args = ap.parse_args()
+    enc_repeat = args.repeat if args.enc_repeat is None else args.enc_repeat
     with tempfile.TemporaryDirectory(prefix="sidrce-bench-") as tmp:
-        plain = Path(tmp) / "ops.jsonl"
-        write_plain(plain, args.lines)
+        plain = args.plain or Path(tmp) / "ops.jsonl"
+        if args.plain is None:
+            write_plain(plain, args.lines)
         size = plain.stat().st_size
         print(f"file: {args.lines:,} lines, {size / 1e6:.0f} MB (cores: {os.cpu_count()}); {load()}")
-        duck_runs, sid_runs, one_runs = [], [], []
-        for _ in range(args.repeat):  # alternate, best of each
-            duck_runs.append(timed(lambda: run_duckdb(plain)))
-            sid_runs.append(timed(lambda: run_sidrce(plain)))
-            one_runs.append(timed(lambda: run_sidrce(plain, one_process=True)))
+        why = register_aes()
+        env = None
+        enc_path = args.encrypted or Path(tmp) / "ops.enc.jsonl"
+        if not why and args.encrypted is not None:
+            env = json.loads(args.key_json.read_text())
+        elif not why:
+            env, why = encrypted_file(plain, enc_path, args.lines)
+        duck_runs, sid_runs, one_runs, enc_runs, enc_one_runs = [], [], [], [], []
+        for i in range(max(args.repeat, enc_repeat if env else 0)):  # alternate, best of each
+            if i < args.repeat:
+                duck_runs.append(timed(lambda: run_duckdb(plain)))
+                sid_runs.append(timed(lambda: run_sidrce(plain)))
+                one_runs.append(timed(lambda: run_sidrce(plain, one_process=True)))
+            if env is not None and i < enc_repeat:
+                enc_runs.append(timed(lambda: run_sidrce(enc_path, env)))
+                enc_one_runs.append(timed(lambda: run_sidrce(enc_path, env, one_process=True)))
         t_duck, c_duck, duck = min(duck_runs, key=lambda r: r[0])
-        t_sid, c_sid, sid = min(sid_runs, key=lambda r: r[0])
+        t_sid, c_sid, report = min(sid_runs, key=lambda r: r[0])
         t_one, c_one, one = min(one_runs, key=lambda r: r[0])
-        assert one == sid, "one and two processes disagree"
+        assert all(r[2] == report for r in sid_runs + one_runs), "one and two processes disagree"
+        for r in enc_runs + enc_one_runs:  # the same records, so the same report in every field
+            assert r[2] == report, "encrypted and plain files disagree"
+        sid = groups_of(report)
+        assert report["count"] == args.lines and not report["rejected"], report["rejected"]
         for key, (n, c, q, l) in duck.items():
             sn, sc, sq, sl = sid[key]
             assert n == sn and abs(c - sc) < 1e-9 and abs(q - sq) < 1e-9 and abs(l - sl) < 1e-9, (
@@ -180,36 +225,20 @@ def main() -> int:
                 sid[key],
             )
         assert set(duck) == set(sid)
-        print(
-            f"{'duckdb read_json+median':<28} {t_duck:7.2f} s (CPU {c_duck:5.2f} s) "
-            f"{args.lines / t_duck:12,.0f} lines/s"
-        )
-        print(
-            f"{'sidrce collect (plain)':<28} {t_sid:7.2f} s (CPU {c_sid:5.2f} s) "
-            f"{args.lines / t_sid:12,.0f} lines/s  ratio {t_duck / t_sid:.2f}x of DuckDB (target >= 0.70)"
-        )
-        print(
-            f"{'sidrce collect (1 process)':<28} {t_one:7.2f} s (CPU {c_one:5.2f} s) "
-            f"{args.lines / t_one:12,.0f} lines/s  ratio {t_duck / t_one:.2f}x of DuckDB"
-        )
-        walls = {
-            name: [round(r[0], 2) for r in runs]
-            for name, runs in (("duckdb", duck_runs), ("sidrce", sid_runs), ("1 process", one_runs))
-        }
-        print(f"all runs (s): {walls}")
-        enc_path = Path(tmp) / "ops.enc.jsonl"
-        env, why = encrypted_file(plain, enc_path, args.lines)
+        n = args.lines
+        print(row("duckdb read_json+median", t_duck, c_duck, n, t_duck))
+        print(row("sidrce collect (plain)", t_sid, c_sid, n, t_duck, " (target >= 0.70)"))
+        print(row("sidrce collect (plain, 1 process)", t_one, c_one, n, t_duck))
+        runs = [("duckdb", duck_runs), ("sidrce", sid_runs), ("1 process", one_runs)]
         if env is None:
-            print(f"{'sidrce collect (encrypted)':<28} skipped: {why}")
+            print(f"{'sidrce collect (encrypted)':<38} skipped: {why}")
         else:
-            t_enc, c_enc, out = min(
-                (timed(lambda: run_sidrce(enc_path, env)) for _ in range(args.enc_repeat)), key=lambda r: r[0]
-            )
-            assert out == sid, "encrypted and plain files disagree"
-            print(
-                f"{'sidrce collect (encrypted)':<28} {t_enc:7.2f} s (CPU {c_enc:5.2f} s) "
-                f"{args.lines / t_enc:12,.0f} lines/s  ratio {t_duck / t_enc:.2f}x of DuckDB (target >= 0.25)"
-            )
+            t_enc, c_enc, _ = min(enc_runs, key=lambda r: r[0])
+            t_eo, c_eo, _ = min(enc_one_runs, key=lambda r: r[0])
+            print(row("sidrce collect (encrypted)", t_enc, c_enc, n, t_duck, " (target >= 0.25)"))
+            print(row("sidrce collect (encrypted, 1 process)", t_eo, c_eo, n, t_duck))
+            runs += [("encrypted", enc_runs), ("encrypted 1 process", enc_one_runs)]
+        print(f"all runs (s): { {name: [round(r[0], 2) for r in rs] for name, rs in runs} }")
         print(load())
     return 0
 

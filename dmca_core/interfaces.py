@@ -114,6 +114,25 @@ class Rejection:
 
 
 class EnvelopeReader(Protocol):
+    """Opens one file's envelopes, line by line, in file order.
+
+    Optional, for speed (the collector looks them up with ``getattr`` and does without):
+
+    - ``feed_block(data, line0, ends=None) -> BlockResult | None``: open a slice of whole lines
+      (``data``, each line ending in ``\n``, the first being line ``line0``; ``ends``: the offsets
+      of the newlines when the caller has them). ``None``, with the reader's state untouched,
+      whenever any line is not an ordinary envelope the reader is sure to judge exactly as
+      :meth:`feed` would; the caller then feeds those lines one by one. A result has ``records``
+      (the plaintext records' texts, each as :meth:`feed` would judge it, each followed by a
+      newline at the offsets ``ends``), ``count``, ``lines`` (each record's envelope line) and
+      ``commit()``, which updates the state as feeding the lines would have; a caller that cannot
+      take every record drops the result and feeds the lines one by one instead.
+    - ``start_partial()``, ``state()`` and ``join(state, line_offset) -> bool``: a reader put in
+      partial mode reads the later part of a file (another process), and the reader of the
+      earlier part continues with its ``state()``; ``join`` returns False, changing nothing, when
+      the parts do not meet cleanly (the later part must then be read again in order).
+    """
+
     def feed(self, obj: Mapping[str, Any], line: int) -> list[dict[str, Any]]:
         """Open one parsed JSON line (an envelope) and return the plaintext records it holds.
 

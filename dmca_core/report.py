@@ -108,7 +108,9 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         eff = [r["causal_effect"] for r in rows]
         lo = [r["causal_effect"] - r["ci_low"] for r in rows]
         hi = [r["ci_high"] - r["causal_effect"] for r in rows]
-        ax.errorbar(eff, ys, xerr=[lo, hi], fmt="o", ms=4, color="#1f5fa8", capsize=2, label="estimate, 95% CI")
+        ax.errorbar(
+            eff, ys, xerr=[lo, hi], fmt="o", ms=4, color="#1f5fa8", capsize=2, label="estimate, 95% CI"
+        )
         truth = [(r["truth"]["effect"], y) for r, y in zip(rows, ys, strict=True) if r.get("truth")]
         if truth:
             tx, ty = zip(*truth, strict=True)

@@ -8,10 +8,14 @@ confidence interval only each group's latest is kept. Bad lines are counted by r
 Speed: plain lines are decoded a slice at a time by one msgspec call into typed structs (see
 :mod:`sidrce.validate`; string fields whose values repeat are narrowed to the values seen, so they
 cost no allocation), and turned into numpy columns without a per-record Python loop; a slice with
-any line the fast path cannot take is read line by line with the exact check. A large plain file
-is read by two processes, each half of it, and merged as if read in order (the second half is
-read here instead when it holds envelopes, whose stream checks need every line in order); the
-child leaves its columns in memory shared with the parent rather than pickling them down a pipe.
+any line the fast path cannot take is read line by line with the exact check. A slice of envelopes
+is opened at once by the reader (``feed_block``, when it has one) and its plaintext records go
+through the same decode; a slice the reader or the decode cannot take whole is read line by line.
+A large file is read by two processes, each half of it, and merged as if read in order: the
+child's envelope readers start mid-stream and this process's continue from their state when the
+halves meet cleanly (else it reads the second half itself); the child leaves its columns in memory
+shared with the parent rather than pickling them down a pipe. The report's medians run on two
+threads.
 
 Run as a script (``python sidrce/collector.py``) it reads
 ``ops_telemetry.jsonl`` in the working directory and prints the report as JSON.
@@ -28,7 +32,9 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -60,10 +66,13 @@ _get = {n: attrgetter(n) for n in ("domain", "hypothesis", "infra_cost_usd", "qp
 NORTH_STAR = {"causal_effect": "eff", "reliability_score": "rel", "SR9": "sr9", "DI2": "di2"}
 LATEST = ("causal_effect", "ci_low", "ci_high", "reliability_score", "SR9", "DI2")
 _get_ns = [(col, attrgetter(name)) for name, col in NORTH_STAR.items()]
+_COLUMNS = ("cost", "qps", "lat", *NORTH_STAR.values())
+_get_numbers = attrgetter("infra_cost_usd", "qps", "latency_p95_ms", *NORTH_STAR)
 _get_latest = attrgetter(*LATEST)
 _get_kind = attrgetter("domain", "hypothesis", "intervention")
 KINDS_MAX = 1 << 16
 LITERALS_MAX = 32  # values of one string field worth listing in the decoder's type
+PARALLEL_MEDIANS = 1 << 16  # records from which the report's overall medians get their own thread
 FAST_LINES = 4096  # lines per fast-path decode: small enough for the decoded objects to stay in cache
 
 
@@ -222,9 +231,9 @@ class Aggregator:
     def _read_split(self, path: Path, split: int) -> None:
         """Lines before ``split`` here, the rest in a forked process; merged as if read in order.
 
-        The child handles plain records only: on the first envelope it gives up and this process
-        reads the second half itself, as it does when the first half turned out to be encrypted
-        (stream state such as sequence numbers must then see every envelope in order).
+        The child's envelope readers start mid-stream and send back their streams' state, which
+        this process's readers continue when the halves meet cleanly (see :meth:`_join`); when
+        they do not, or the child failed, this process reads the second half itself.
         """
         label = str(path)
         ctx = mp.get_context("fork")
@@ -246,7 +255,7 @@ class Aggregator:
             except Exception:  # noqa: BLE001 - the child died (e.g. out of memory): read its half here
                 result = None
             child.join()
-            if result is None or sink.mode == "encrypted":
+            if result is None or not self._join(sink, result, stream.line - 1):
                 stream.pump()
             else:
                 if isinstance(result["cols"], int):  # the columns are in shared memory
@@ -262,6 +271,31 @@ class Aggregator:
                 child.kill()
                 child.join()
             stream.close()
+
+    def _join(self, sink: FileState, part: dict[str, Any], line_offset: int) -> bool:
+        """Continue ``sink``'s readers with the child's, if every verdict the child gave is the one
+        this process would have given reading on (False, nothing changed, otherwise):
+
+        - a plaintext line's verdict depends on the file's mode (set by its first JSON line): the
+          child's must be this one's, unless plaintext is allowed anyway;
+        - each reader's streams must run on exactly from where they stand here (``join``).
+        """
+        if part["plaintext"] and not self.allow_plaintext and sink.mode not in (None, part["mode"]):
+            return False
+        states = part["readers"]
+        if not states:
+            return True
+        if len(states) > 1:
+            return False
+        ((idx, state),) = states.items()
+        reader = sink._readers.get(idx)
+        if reader is None:
+            try:
+                reader = sink._reader(idx, self.encryptors()[idx], line_offset + 1)
+            except Exception:  # noqa: BLE001 - reading on here reports it, on the right line
+                return False
+        join = getattr(reader, "join", None)
+        return join is not None and bool(join(state, line_offset))
 
     def _merge(self, part: dict[str, Any], label: str, line_offset: int) -> None:
         self.flush()
@@ -380,17 +414,18 @@ class Aggregator:
             kind = np.fromiter(map(self._kind, map(_get_kind, recs)), np.int32, n)
         self.flush()  # keep file order
         gid = self._kind_gid[: len(self._kinds)][kind]
-        ns = {col: _floats(recs, get, n) for col, get in _get_ns}
-        self.cols.extend(
-            cost=np.fromiter(map(_get["infra_cost_usd"], recs), float, n),
-            qps=np.fromiter(map(_get["qps"], recs), float, n),
-            lat=np.fromiter(map(_get["latency_p95_ms"], recs), float, n),
-            gid=gid,
-            ts=ts,
-            chg=self._kind_chg[: len(self._kinds)][kind],
-            **ns,
-        )
-        self._note_latest(recs, gid, ts, ns["eff"])
+        try:  # every number present (the common case): one pass over all records and fields
+            m = np.fromiter(chain.from_iterable(map(_get_numbers, recs)), float, n * len(_COLUMNS))
+            num = dict(zip(_COLUMNS, m.reshape(n, len(_COLUMNS)).T, strict=True))
+        except TypeError:  # UNSET: some North Star field absent in some record
+            num = {
+                "cost": np.fromiter(map(_get["infra_cost_usd"], recs), float, n),
+                "qps": np.fromiter(map(_get["qps"], recs), float, n),
+                "lat": np.fromiter(map(_get["latency_p95_ms"], recs), float, n),
+            }
+            num.update((col, _floats(recs, get, n)) for col, get in _get_ns)
+        self.cols.extend(gid=gid, ts=ts, chg=self._kind_chg[: len(self._kinds)][kind], **num)
+        self._note_latest(recs, gid, ts, num["eff"])
         self.version += 1
         return True
 
@@ -492,7 +527,30 @@ def _finite(obj: Mapping[str, Any]) -> bool:
 
 
 class _Envelope(Exception):
-    """A child reading half a file met an envelope: that half must be read in order by the parent."""
+    """A child reading half a file met envelopes its reader cannot read from mid-stream: that half
+    must be read in order by the parent."""
+
+
+_ENV_HEAD = b'{"v":1,"alg":'  # how every envelope line begins (see the aes_gcm plugin)
+
+
+def _shape(data: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
+    """The offset of each line's ``\n`` in ``data`` (which ends with one), and whether the line
+    starts with "{" and ends with "}" (or "}\r"). Lines so shaped hold no value spanning lines, so
+    one decoded value per line is exactly the per-line reading (decode_lines splits on whitespace).
+    """
+    a = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(a == 10)  # data ends with "\n", so ends[-1] == len(data) - 1
+    first = np.empty(len(ends), np.bool_)
+    if len(ends):
+        first[0] = a[0] == 123
+        first[1:] = a[ends[:-1] + 1] == 123
+    last = a[ends - 1]
+    cr = last == 13
+    if cr.any():
+        last = last.copy()
+        last[cr] = a[ends[cr] - 2]
+    return ends, first & (last == 125)
 
 
 # the shortest valid record: its required fields, each as short as it can be
@@ -546,7 +604,7 @@ def _second_half(
         agg = Aggregator(allow_plaintext=parent.allow_plaintext, environ=parent.environ)
         agg._encryptors = parent._encryptors
         sink = agg.file(label)
-        sink.refuse_envelopes = True
+        sink.partial = True
         stream = Stream(path, sink, start=start)
         try:
             stream.pump()
@@ -561,6 +619,8 @@ def _second_half(
             "examples": snap.examples,
             "latest": snap.latest,
             "mode": sink.mode,
+            "plaintext": sink.plaintext,
+            "readers": {idx: reader.state() for idx, reader in sink._readers.items()},
         }
     except Exception:  # noqa: BLE001 - any trouble: the parent reads this half itself, and reports it
         result = None
@@ -575,12 +635,15 @@ class FileState:
         self.agg = agg
         self.label = label
         self.mode: str | None = None  # "plain" or "encrypted", set by the first JSON line
-        self.refuse_envelopes = False  # set in the child that reads the second half of a file
+        # set in the child that reads the second half of a file: its readers start mid-stream and
+        # their state goes back to the parent instead of being finished here
+        self.partial = False
+        self.plaintext = False  # a plaintext line was judged (its verdict depends on ``mode``)
         self._readers: dict[int, Any] = {}
 
     # LineSink
     def block(self, data: bytes | memoryview, line0: int) -> int:
-        if self.mode != "encrypted" and FAST is not None:
+        if FAST is not None:
             return self._block_fast(data, line0)
         return self._block_exact(data, line0)
 
@@ -594,49 +657,90 @@ class FileState:
 
     def _block_fast(self, data: bytes | memoryview, line0: int) -> int:
         """Slices of :data:`FAST_LINES` lines: each one decoded in one C call when every line in it
-        is a plain record, else read line by line (so one bad line costs only its own slice)."""
-        a = np.frombuffer(data, np.uint8)
-        ends = np.flatnonzero(a == 10)  # data ends with "\n", so ends[-1] == len(data) - 1
-        # every line starts with "{" and ends with "}" (or "}\r") => no record spans lines, so one
-        # decoded value per line is exactly the per-line reading (decode_lines splits on whitespace)
-        first = np.empty(len(ends), np.bool_)
-        first[0] = a[0] == 123
-        first[1:] = a[ends[:-1] + 1] == 123
-        last = a[ends - 1]
-        cr = last == 13
-        if cr.any():
-            last = last.copy()
-            last[cr] = a[ends[cr] - 2]
-        shaped = first & (last == 125)
+        is a plain record (or opened at once by the reader when every line is an ordinary
+        envelope), else read line by line (so one bad line costs only its own slice)."""
+        ends, shaped = _shape(data)
         nl = len(ends)
         for i in range(0, nl, FAST_LINES):
             j = min(i + FAST_LINES, nl)
             lo = 0 if i == 0 else int(ends[i - 1]) + 1
             hi = int(ends[j - 1]) + 1
-            if not (bool(shaped[i:j].all()) and self._fast(data[lo:hi], j - i)):
-                self._block_exact(data[lo:hi], line0 + i)
+            piece = data[lo:hi]
+            ok = bool(shaped[i:j].all())
+            if ok:
+                envelopes = bytes(piece[: len(_ENV_HEAD)]) == _ENV_HEAD
+                if self.mode == "encrypted" or envelopes:
+                    ok = envelopes and self._fast_envelopes(piece, line0 + i, ends[i:j] - lo)
+                else:
+                    ok = self._fast(piece, j - i)
+            if not ok:
+                self._block_exact(piece, line0 + i)
         return nl
 
-    # the fast path: a whole slice of plain records in one C call
-    def _fast(self, data: bytes | memoryview, nl: int) -> bool:
+    def _decode(self, data: bytes | memoryview) -> list[Any] | None:
+        """Plain records, one per line, decoded in one C call; None if any fails the fast check."""
         agg = self.agg
         try:
             recs = agg.decoder.decode_lines(data)
         except _FAST_ERRORS:
             if agg.decoder is FAST:
-                return False
+                return None
             try:  # maybe only a value not seen before: the general decoder, then learn it
                 recs = FAST.decode_lines(data)  # type: ignore[union-attr]
             except _FAST_ERRORS:
-                return False
+                return None
             agg.learn(recs)
         else:
             if agg.decoder is FAST and len(agg._lit_off) < len(REPEATED):
                 agg.learn(recs)
-        if len(recs) != nl or not self.agg.add_fast(recs):
+        return recs
+
+    # the fast path: a whole slice of plain records in one C call
+    def _fast(self, data: bytes | memoryview, nl: int) -> bool:
+        recs = self._decode(data)
+        if recs is None or len(recs) != nl or not self.agg.add_fast(recs):
             return False
         if self.mode is None:
             self.mode = "plain"
+        self.plaintext = True
+        return True
+
+    def _fast_envelopes(self, data: bytes | memoryview, line0: int, ends: np.ndarray) -> bool:
+        """A slice of envelopes opened at once by the reader (``feed_block``), their records
+        through the plain fast path; False (nothing changed) unless every line and record is
+        taken, and the caller feeds the slice line by line."""
+        encryptors = self.agg.encryptors()
+        if len(encryptors) != 1:  # which one claims a line is decided line by line
+            return False
+        reader = self._readers.get(0)
+        if reader is None:
+            try:
+                reader = self._reader(0, encryptors[0], line0)
+            except Exception:  # noqa: BLE001 - the exact path reports it, on the right line
+                return False
+        feed_block = getattr(reader, "feed_block", None)
+        if feed_block is None:
+            return False
+        res = feed_block(data, line0, ends)
+        if res is None:
+            return False
+        ends = res.ends
+        if len(ends):
+            # each record "{...}" and followed by a newline: then no decoded value can span two
+            # records (after a closing "}", "{" can only start a new top-level value), so one
+            # value per record is exactly the record-by-record reading
+            a = np.frombuffer(res.records, np.uint8)
+            starts = np.empty_like(ends)
+            starts[0] = 0
+            starts[1:] = ends[:-1] + 1
+            if not (bool((a[starts] == 123).all()) and bool((a[ends - 1] == 125).all())):
+                return False
+            recs = self._decode(res.records)
+            if recs is None or len(recs) != len(ends) or not self.agg.add_fast(recs):
+                return False
+        res.commit()
+        if self.mode is None:
+            self.mode = "encrypted"
         return True
 
     def tail(self, data: bytes, line: int) -> None:
@@ -647,6 +751,9 @@ class FileState:
         self.agg.reject(self.label, line, "truncated", "damaged gzip member")
 
     def finish(self) -> None:
+        if self.partial:  # the parent finishes the readers, with their state joined to its own
+            self.agg.flush()
+            return
         for reader in self._readers.values():
             for rej in reader.finish():
                 self.agg.reject(self.label, rej.line, rej.reason, rej.detail)
@@ -680,6 +787,7 @@ class FileState:
                 if enc.is_envelope(obj):
                     self._envelope(idx, enc, obj, no)
                     return
+        self.plaintext = True
         if self.mode is None:
             self.mode = "plain"
         elif self.mode == "encrypted" and not agg.allow_plaintext:
@@ -700,28 +808,37 @@ class FileState:
             ts = ts_epoch(obj["ts"]) if "ts" in obj else math.nan
         self.agg.add(obj, math.nan if ts is None else ts)
 
+    def _reader(self, idx: int, enc: Any, no: int) -> Any:
+        """A new reader for encryptor ``idx`` (at line ``no``, for error messages)."""
+        kw = {"closed": True} if self.agg.closed else {}
+        try:
+            reader = enc.reader(environ=self.agg.environ, **kw)
+        except TypeError:
+            if not kw:
+                raise
+            raise UsageError(
+                f"{self.label}:{no}: encryptor {type(enc).__name__} cannot read closed streams (--closed)"
+            ) from None
+        except TelemetryRejected as exc:
+            raise self._key_error(no, exc) from None
+        except (UsageError, ValueError, KeyError) as exc:
+            if not self._has_key():
+                raise self._key_error(no, exc) from None
+            raise ConfigError(f"{self.label}:{no}: cannot open encrypted telemetry: {exc}") from None
+        if self.partial:
+            start = getattr(reader, "start_partial", None)
+            if start is None:
+                raise _Envelope  # this reader needs every line in order: the parent reads them
+            start()
+        self._readers[idx] = reader
+        return reader
+
     def _envelope(self, idx: int, enc: Any, obj: Mapping[str, Any], no: int) -> None:
-        if self.refuse_envelopes:
-            raise _Envelope
         if self.mode is None:
             self.mode = "encrypted"
         reader = self._readers.get(idx)
         if reader is None:
-            kw = {"closed": True} if self.agg.closed else {}
-            try:
-                reader = self._readers[idx] = enc.reader(environ=self.agg.environ, **kw)
-            except TypeError:
-                if not kw:
-                    raise
-                raise UsageError(
-                    f"{self.label}:{no}: encryptor {type(enc).__name__} cannot read closed streams (--closed)"
-                ) from None
-            except TelemetryRejected as exc:
-                raise self._key_error(no, exc) from None
-            except (UsageError, ValueError, KeyError) as exc:
-                if not self._has_key():
-                    raise self._key_error(no, exc) from None
-                raise ConfigError(f"{self.label}:{no}: cannot open encrypted telemetry: {exc}") from None
+            reader = self._reader(idx, enc, no)
         try:
             records = reader.feed(obj, no)
         except TelemetryRejected as exc:
@@ -786,29 +903,19 @@ def summarize(
     c = snap.cols
     cost, qps, lat, gid, ts, chg = c["cost"], c["qps"], c["lat"], c["gid"], c["ts"], c["chg"]
     ns = {col: c[col] for col in NORTH_STAR.values()}
-    all_medians = _medians(cost, qps, lat)
-    if baseline is not None:
-        base: F.Baseline | None = baseline
-        source = "fixed"
-    elif len(cost):
-        base = F.Baseline(all_medians["infra_cost_usd"], all_medians["qps"], all_medians["latency_p95_ms"])  # type: ignore[arg-type]
-        source = "medians"
-    else:
-        base, source = None, "medians"
+    all_cols = (cost, qps, lat)
 
     selected = [
         g
         for g, (d, h) in enumerate(snap.keys)
         if (domain is None or d == domain) and (hypothesis is None or h == hypothesis)
     ]
-    if domain is not None or hypothesis is not None:
+    filtered = domain is not None or hypothesis is not None
+    if filtered:
         mask = np.isin(gid, np.array(selected, np.int32))
         idx = np.flatnonzero(mask)
         cost, qps, lat, gid, ts, chg = cost[idx], qps[idx], lat[idx], gid[idx], ts[idx], chg[idx]
         ns = {col: x[idx] for col, x in ns.items()}
-        medians = _medians(cost, qps, lat)
-    else:
-        medians = all_medians
     n = len(cost)
 
     # time order: by ts when every record has one (ties keep file order), else file order
@@ -817,6 +924,23 @@ def summarize(
         order = np.argsort(ts, kind="stable")
     else:
         order = None  # file order
+    half = n // 2
+
+    # the medians over all records and over each half in time order, and the groups, run on two
+    # threads (np.partition, where the time goes, releases the GIL)
+    def whole() -> tuple[dict[str, float | None], ...]:
+        if order is None:  # slices: no copies
+            early = _medians(cost[:half], qps[:half], lat[:half])
+            late = _medians(cost[half:], qps[half:], lat[half:])
+        else:
+            e, l_ = order[:half], order[half:]
+            early = _medians(cost[e], qps[e], lat[e])
+            late = _medians(cost[l_], qps[l_], lat[l_])
+        everything = _medians(*all_cols)
+        return everything, (_medians(cost, qps, lat) if filtered else everything), early, late
+
+    pool = ThreadPoolExecutor(2) if n >= PARALLEL_MEDIANS else None
+    pending = pool.submit(whole) if pool is not None else None
 
     # groups: records of each group, in time order
     by_time_gid = gid if order is None else gid[order]
@@ -826,8 +950,8 @@ def summarize(
     sorted_gid = gid[perm]
     starts = np.flatnonzero(np.r_[True, sorted_gid[1:] != sorted_gid[:-1]]) if n else np.array([], int)
     ends = np.r_[starts[1:], n] if n else np.array([], int)
-    groups = []
-    for s, e in zip(starts, ends, strict=True):
+
+    def group(s: int, e: int) -> dict[str, Any]:
         g = int(sorted_gid[s])
         rows = perm[s:e]
         # the group's columns in time order, one row each: cost, qps, latency, then North Star
@@ -839,31 +963,45 @@ def summarize(
         latest = (snap.latest.by_ts if has_ts else snap.latest.file).get(g)
         north_star = _north_star(table, full, latest)  # last: it reorders the table's rows
         m = dict(zip(("infra_cost_usd", "qps", "latency_p95_ms"), north_star.pop("_base"), strict=True))
-        value = _fti_of(m, base)
         d, h = snap.keys[g]
-        groups.append(
-            {
-                "domain": d,
-                "hypothesis": h,
-                "count": int(e - s),
-                "medians": m,
-                "fti": _num(value),
-                "grade": F.grade(value),
-                "north_star": north_star,
-                "series": series,
-            }
-        )
+        return {
+            "domain": d,
+            "hypothesis": h,
+            "count": int(e - s),
+            "medians": m,
+            "fti": None,  # below, once the baseline is known
+            "grade": None,
+            "north_star": north_star,
+            "series": series,
+        }
+
+    bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    groups = list(pool.map(lambda b: group(*b), bounds)) if pool is not None else [group(*b) for b in bounds]
     groups.sort(key=lambda g: (g["domain"], g["hypothesis"]))
+
+    if pending is not None and pool is not None:
+        all_medians, medians, m_early, m_late = pending.result()
+        pool.shutdown()
+    else:
+        all_medians, medians, m_early, m_late = whole()
+    if baseline is not None:
+        base: F.Baseline | None = baseline
+        source = "fixed"
+    elif len(all_cols[0]):
+        base = F.Baseline(all_medians["infra_cost_usd"], all_medians["qps"], all_medians["latency_p95_ms"])  # type: ignore[arg-type]
+        source = "medians"
+    else:
+        base, source = None, "medians"
+    for grp in groups:
+        value = _fti_of(grp["medians"], base)
+        grp["fti"], grp["grade"] = _num(value), F.grade(value)
 
     fti_avg = F.weighted_mean([g["fti"] for g in groups], [g["count"] for g in groups])
     worst = F.worst([g["grade"] for g in groups])
 
     # λ: early and late halves in time order, each scored by the FTI of its medians against B
-    half = n // 2
-    rows_time = np.arange(n) if order is None else order
-    early, late = rows_time[:half], rows_time[half:]
-    fti_early = _fti_of(_medians(cost[early], qps[early], lat[early]), base) if half else None
-    fti_late = _fti_of(_medians(cost[late], qps[late], lat[late]), base) if n - half else None
+    fti_early = _fti_of(m_early, base) if half else None
+    fti_late = _fti_of(m_late, base) if n - half else None
     sibg = F.lambda_sibg(fti_early, fti_late, n)
     latest_ts = float(ts.max()) if has_ts else math.nan
     change_ts = float(ts[chg].max()) if has_ts and bool(chg.any()) else math.nan

@@ -92,5 +92,7 @@ def test_two_studies_with_one_name_are_refused_naming_the_second() -> None:
     from dmca_core.config import parse_config
 
     s = {"domain": "direct_lab", "treatment": "a", "outcome": "b", "name": "same"}
-    with pytest.raises(ConfigError, match=r"x.yaml: studies\[1\].name: 'same' is already the name of studies\[0\]"):
+    with pytest.raises(
+        ConfigError, match=r"x.yaml: studies\[1\].name: 'same' is already the name of studies\[0\]"
+    ):
         parse_config(yaml.safe_dump({"experiment": "x", "studies": [s, s]}), source="x.yaml")

@@ -7,6 +7,12 @@ spliced in. All three are ``tampered``. Gaps left at the end are ``missing_seq``
 when they run up to the final envelope (the tail of a closed stream was cut). A stream with no final
 envelope is still being written (``open_streams``), unless the caller says every writer has finished
 (``closed=True``): then it was truncated.
+
+A file's second half can be read by another process with a reader put in partial mode
+(:meth:`Reader.start_partial`): a stream's first counter seen there is taken as the next one, and
+an envelope below it stops the reader (:class:`NeedsEarlier`), whose verdict needs the first half.
+:meth:`Reader.join` then continues the first half's reader with the other's :meth:`Reader.state`
+when the two meet cleanly (each stream runs on exactly where it stood, or starts at 0).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dmca_core.errors import TelemetryRejected
 from dmca_core.interfaces import Rejection
 from dmca_core.telemetry.record import record_problem
 
+from . import block as _block
 from .envelope import parse
 from .keys import ENV_KEY, ENV_KEYS, Keyring
 
@@ -40,6 +47,11 @@ class OpenStream:
     last_line: int
 
 
+class NeedsEarlier(Exception):
+    """A reader in partial mode met a counter below the first one it saw of that stream: its
+    verdict (replayed, or out of order) depends on the part of the file read elsewhere."""
+
+
 @attrs.define
 class _Stream:
     mode: str
@@ -51,10 +63,13 @@ class _Stream:
     envelopes: int = 0
     records: int = 0
     last_line: int = 0
+    first: int | None = None  # partial mode: the first counter seen (what came before is unknown)
 
     def admit(self, counter: int, final: bool, line: int) -> None:
         """Account for an authentic envelope's counter, or raise ``tampered``."""
         unit = "seq" if self.mode == "line" else "batch"
+        if self.first is not None and counter < self.first:
+            raise NeedsEarlier(self.sid)
         if self.final is not None and counter > self.final:
             raise TelemetryRejected(
                 "tampered", f"stream {self.sid[:8]}: {unit} {counter} comes after the stream's final envelope"
@@ -90,6 +105,8 @@ class Reader:
         self._closed = closed
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._late: list[Rejection] = []
+        self._partial = False
+        self._names = _block._Names()
 
     def __repr__(self) -> str:
         return f"Reader(kids={list(self._keys.by_kid)!r}, streams={len(self._streams)})"
@@ -110,6 +127,8 @@ class Reader:
         stream = self._streams.get((env.mode, env.sid))
         if stream is None:
             stream = self._streams[(env.mode, env.sid)] = _Stream(env.mode, env.sid)
+            if self._partial:
+                stream.top, stream.first = env.counter - 1, env.counter
         stream.admit(env.counter, env.final, line)
         if env.z == "zlib":
             try:
@@ -136,6 +155,53 @@ class Reader:
                     self._late.append(Rejection(exc.reason, line, f"batch record {i + 1}: {exc.detail}"))
         stream.records += len(records)
         return records
+
+    def feed_block(self, data: bytes | memoryview, line0: int, ends: Any = None) -> _block.BlockResult | None:
+        """Open a slice of whole lines at once (the first is line ``line0``; ``ends``: the offsets
+        of their newlines, if known). ``None``, with the reader untouched, unless every line is
+        an ordinary envelope (see :mod:`dmca_aes_gcm.block`); the caller then uses :meth:`feed`.
+        The result's records are not accounted for until its ``commit()``."""
+        return _block.feed_block(self, data, line0, ends)
+
+    # --- reading a file in two parts ---------------------------------------------------------
+    def start_partial(self) -> None:
+        """Read the later part of a file: streams may begin mid-way (see the module docstring)."""
+        if self._streams:
+            raise ValueError("start_partial() must come before the first envelope")
+        self._partial = True
+
+    def state(self) -> dict[str, Any]:
+        """What :meth:`join` needs of a partial reader (picklable)."""
+        return {"streams": dict(self._streams), "late": list(self._late)}
+
+    def join(self, state: Mapping[str, Any], line_offset: int) -> bool:
+        """Continue with a partial reader's ``state`` (its lines numbered from 1 after line
+        ``line_offset`` of this one), as if this reader had read those lines itself. False, with
+        nothing changed, when a stream of the other does not run on exactly from this one (a stream
+        here already final, or a new one not starting at 0)."""
+        streams: dict[tuple[str, str], _Stream] = state["streams"]
+        for key, other in streams.items():
+            mine = self._streams.get(key)
+            if mine is None:
+                if other.first != 0:
+                    return False
+            elif mine.final is not None or other.first != mine.top + 1:
+                return False
+        for key, other in streams.items():
+            gaps = [[lo, hi, line + line_offset] for lo, hi, line in other.gaps]
+            mine = self._streams.get(key)
+            if mine is None:
+                mine = self._streams[key] = _Stream(other.mode, other.sid)
+            mine.top = other.top
+            if other.final is not None:
+                mine.final, mine.final_line = other.final, other.final_line + line_offset
+            mine.gaps.extend(gaps)
+            mine.envelopes += other.envelopes
+            mine.records += other.records
+            if other.envelopes:
+                mine.last_line = other.last_line + line_offset
+        self._late.extend(Rejection(r.reason, r.line + line_offset, r.detail) for r in state["late"])
+        return True
 
     @staticmethod
     def _record(data: bytes) -> dict[str, Any]:
