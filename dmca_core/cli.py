@@ -333,30 +333,43 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
 
 
 def _local_pool_ahead(argv: Sequence[str]) -> bool:
-    """Whether ``argv`` is a ``dmca run`` that will use the built-in local pool with more than one
-    worker. Read from the flags and a plain look at the config's ``executor`` section; anything
-    unclear answers False (the run then starts its workers when it needs them, as it always can)."""
+    """Whether ``argv`` is a ``dmca run`` that will use the built-in local pool, with more than one
+    worker, from a forkserver. Read from the flags and a plain look at the config's ``executor``
+    section; anything unusual answers False (the run then starts its workers when it needs them,
+    as it always can, and the real parsing reports any error)."""
     if not argv or argv[0] != "run":
         return False
     import yaml
 
-    peek = argparse.ArgumentParser(add_help=False)
+    # no type conversion and no error output here: bad flags are the real parser's to report
+    peek = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     peek.add_argument("config", nargs="?")
-    peek.add_argument("--executor")
-    peek.add_argument("--workers", type=int)
+    for flag in ("--executor", "--workers", "--out", "--estimator", "--address"):
+        peek.add_argument(flag)
     try:
         args, _ = peek.parse_known_args(list(argv[1:]))
         with open(args.config, encoding="utf-8") as f:
             section = (yaml.safe_load(f) or {}).get("executor") or {}
         name = args.executor or section.get("name", "local")
-        workers = args.workers if args.workers is not None else section.get("workers")
-    except (SystemExit, OSError, TypeError, ValueError, AttributeError, yaml.YAMLError):
+        workers = int(args.workers) if args.workers is not None else section.get("workers")
+        method = (section.get("options") or {}).get("start_method", "forkserver")
+    except (
+        argparse.ArgumentError,
+        SystemExit,
+        OSError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        yaml.YAMLError,
+    ):
         return False
-    if name != "local" or workers == 1:
+    if name != "local" or method != "forkserver":
         return False
-    from .default_plugins.local_executor import default_workers
+    if workers is None:
+        from .default_plugins.local_executor import default_workers
 
-    return (workers or default_workers()) > 1
+        workers = default_workers()
+    return type(workers) is int and workers > 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,11 @@ defaults each one above the mmap threshold is mapped and unmapped afresh, and me
 top of the heap is handed back to the OS at once, so the next temporary page-faults it in again:
 about 40% of an n = 1e4 step's time (docs/benchmarks.md). Raising both limits lets the process
 reuse what it freed; it keeps at most ``TRIM`` bytes of free heap it does not use.
+
+The kept memory is resident, so a step's measured peak memory (``peak_mem_mb``, and the memory
+part of its cost) may include up to ``TRIM`` bytes freed by an earlier step in the same process.
+Trimming it between steps (``malloc_trim``) was measured and undoes most of the gain: it is the
+reuse across steps, not within one, that saves the page faults.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import ctypes
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-TRIM = 128 << 20  # free heap above this is returned to the OS
+TRIM = 32 << 20  # free heap above this is returned to the OS
 MMAP = 32 << 20  # allocations this large or larger are still mapped one by one
 
 _state: dict[str, bool] = {}

@@ -51,7 +51,8 @@ from sidrce.validate import FAST, REPEATED, fast_decoder, loads, problem, ts_epo
 try:
     from msgspec import UNSET, DecodeError, ValidationError
 
-    _FAST_ERRORS: tuple[type[Exception], ...] = (DecodeError, ValidationError)
+    # msgspec raises UnicodeDecodeError (not a DecodeError) for invalid UTF-8 inside a string
+    _FAST_ERRORS: tuple[type[Exception], ...] = (DecodeError, ValidationError, UnicodeDecodeError)
 except ImportError:  # pragma: no cover - msgspec is optional
     UNSET = object()
     _FAST_ERRORS = ()

@@ -3,9 +3,10 @@
 Two checks with one meaning:
 
 - :func:`problem` is the exact rule (the contract's, enforced by hand in
-  :func:`dmca_core.telemetry.record.record_problem`) plus one rule of SIDRCE's own: a ``ts`` that
+  :func:`dmca_core.telemetry.record.record_problem`) plus two rules of SIDRCE's own: a ``ts`` that
   matches the contract's pattern must also be a real calendar time (``2024-13-45T99:99:99Z``
-  matches the pattern but cannot be ordered).
+  matches the pattern but cannot be ordered), and a number must fit a double (an integer written
+  out with 400 digits is a JSON number, but has no median).
 - :data:`FAST` (when msgspec is installed) decodes JSON straight into a typed struct whose
   constraints are at least as strict as the contract's. Whatever it accepts the contract accepts;
   whatever it refuses is re-checked by :func:`problem`, so the verdict is always the exact one.
@@ -30,11 +31,19 @@ CONTRACT = Path(__file__).with_name("telemetry_contract.json")
 _MAX = sys.float_info.max
 
 
+_NUMBER_FIELDS = tuple(name for name, kind in REQUIRED + OPTIONAL if kind in ("num", "num0"))
+
+
 def problem(obj: Any) -> str | None:
     """Why ``obj`` (a parsed JSON line) is not a valid plain record; ``None`` if it is."""
     why = record_problem(obj)
     if why is None and "ts" in obj and ts_epoch(obj["ts"]) is None:
         return "field 'ts': not a real calendar time"
+    if why is None:
+        for name in _NUMBER_FIELDS:  # an integer literal like 1e400 spelled out has no float value
+            value = obj.get(name)
+            if type(value) is int and not -_MAX <= value <= _MAX:
+                return f"field {name!r}: a number beyond the range of a double"
     return why
 
 

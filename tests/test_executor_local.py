@@ -393,6 +393,9 @@ def test_batch_encrypted_telemetry_from_two_workers_opens_without_gaps(
         ({"name": "dask"}, [], False),
         ({"name": "local", "workers": 1}, ["--workers", "3"], True),
         ({"name": "local", "workers": 2}, ["--executor", "dask"], False),
+        ({"name": "local", "workers": "4"}, [], False),  # the real parser reports it
+        ({"name": "local", "workers": True}, [], False),
+        ({"name": "local", "workers": 2, "options": {"start_method": "spawn"}}, [], False),
     ],
 )
 def test_the_pool_is_started_ahead_only_for_a_local_run_with_workers(
@@ -403,7 +406,21 @@ def test_the_pool_is_started_ahead_only_for_a_local_run_with_workers(
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump({"experiment": "x", "executor": executor, "studies": []}))
     assert _local_pool_ahead(["run", str(cfg), *flags]) is expected
+    assert _local_pool_ahead(["run", "--out", str(tmp_path / "o"), str(cfg), *flags]) is expected
     assert _local_pool_ahead(["plugins"]) is False
+
+
+def test_bad_flags_and_settings_get_one_error_from_the_real_parser(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({"experiment": "x", "executor": {"workers": "4"}, "studies": []}))
+    assert main(["run", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("executor.workers: expected int, got '4'"), err
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(cfg), "--workers", "abc"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --workers: invalid int value: 'abc'" in err[0]
 
 
 def test_an_unreadable_config_starts_nothing_ahead_and_still_gets_its_error(tmp_path: Path) -> None:

@@ -148,6 +148,9 @@ def scenarios() -> dict[str, list[bytes]]:
     out["plaintext line"] = s[:450] + [text(good[0]) + b"\n"] + s[450:]
     out["blank and odd lines"] = s[:100] + [b"\n", b"   \n", s[100][:-1] + b"\r\n", b" " + s[101]] + s[102:]
     out["cut last line"] = s[:-1] + [s[-1][:-5]]
+    # a counter past int64 and a byte that is not UTF-8: the exact verdicts, never a crash
+    out["huge counter"] = s[:700] + [s[700].replace(b'"seq":700', b'"seq":9223372036854775808', 1)] + s[701:]
+    out["not UTF-8"] = s[:800] + [s[800].replace(b'"kid":"', b'"kid":"\xff', 1)] + s[801:]
     t = sealed(rows(300, seed=5))
     mixed = []
     for k in range(300):
@@ -217,6 +220,8 @@ def test_verdicts_of_the_scenarios(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         "deleted",
         "truncated",
         "bad plaintext",
+        "huge counter",
+        "not UTF-8",
     ):
         path = tmp_path / f"{name}.jsonl"
         path.write_bytes(b"".join(SCENARIOS[name]))
@@ -225,6 +230,8 @@ def test_verdicts_of_the_scenarios(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert got["non-canonical padding"]["rejected"] == {"tampered": 1, "missing_seq": 1}
     assert "not canonical base64" in got["non-canonical padding"]["rejected_examples"][0]["detail"]
     assert got["replayed"]["rejected"] == {"tampered": 1}
+    assert got["huge counter"]["rejected"] == {"tampered": 1, "missing_seq": 1}
+    assert got["not UTF-8"]["rejected"] == {"not_json": 1, "missing_seq": 1}
     assert got["swapped"]["rejected"] == {"tampered": 1}
     assert got["deleted"]["rejected"] == {"missing_seq": 1}
     assert got["truncated"]["open_streams"] == 1

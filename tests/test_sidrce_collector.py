@@ -244,3 +244,16 @@ def test_real_aes_envelopes_give_the_plain_report(tmp_path: Path, use_plugin: An
     with enc.open("ab") as f:
         f.write(line(rec(99)))
     assert collect([enc], environ=env)["rejected"] == {"unexpected_plaintext": 1}
+
+
+def test_a_byte_that_is_not_utf8_and_a_number_past_a_double_are_rejected_not_fatal(tmp_path: Path) -> None:
+    good = [line(rec(i)) for i in range(6000)]  # more than one fast slice
+    huge = line(rec(1)).replace(b'"qps": 11.0', b'"qps": 1' + b"0" * 400)
+    body = good[:10] + [b'{"domain": "d\xff", "hypothesis": "h"}\n', huge] + good[10:]
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(body))
+    report = collect([path])
+    assert report["count"] == 6000
+    assert report["rejected"] == {"not_json": 1, "schema": 1}
+    assert [(e["line"], e["reason"]) for e in report["rejected_examples"]] == [(11, "not_json"), (12, "schema")]
+    assert "beyond the range of a double" in report["rejected_examples"][1]["detail"]

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - msgspec comes with dmca; without it ev
 
 _MAX_PLAINTEXT = 64 * 1024 * 1024  # as the reader: refuse absurd inflation
 NAMES_MAX = 32  # key ids / stream ids worth listing in the decoder's type
+COUNTER_MAX = 1 << 53  # a writer that reaches this many envelopes in one stream is not plausible
 
 
 @attrs.define
@@ -75,7 +76,8 @@ def _structs(kids: tuple[str, ...], sids: tuple[str, ...]) -> tuple[Any, Any]:
     ]
     nonce = Annotated[bytes, Meta(min_length=NONCE_BYTES, max_length=NONCE_BYTES)]
     ct = Annotated[bytes, Meta(min_length=TAG_BYTES)]
-    counter = Annotated[int, Meta(ge=0)]
+    # bounded so that counters fit numpy's int64 arrays; a larger one goes to the exact path
+    counter = Annotated[int, Meta(ge=0, le=COUNTER_MAX)]
     kw = {"gc": False, "forbid_unknown_fields": True}
     line = msgspec.defstruct(
         "LineEnv",
@@ -110,7 +112,10 @@ _PAD1_OK[np.frombuffer(b"AEIMQUYcgkosw048", np.uint8)] = True
 _PAD2_OK = np.zeros(256, np.bool_)
 _PAD2_OK[np.frombuffer(b"AQgw", np.uint8)] = True
 _CT_KEY = np.frombuffer(b'"ct":"', np.uint8)
-_ERRORS: tuple[type[Exception], ...] = (msgspec.DecodeError, msgspec.ValidationError) if msgspec else ()
+# msgspec raises UnicodeDecodeError (not a DecodeError) for invalid UTF-8 inside a string
+_ERRORS: tuple[type[Exception], ...] = (
+    (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) if msgspec else ()
+)
 
 
 class _Names:
