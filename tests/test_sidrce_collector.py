@@ -255,5 +255,8 @@ def test_a_byte_that_is_not_utf8_and_a_number_past_a_double_are_rejected_not_fat
     report = collect([path])
     assert report["count"] == 6000
     assert report["rejected"] == {"not_json": 1, "schema": 1}
-    assert [(e["line"], e["reason"]) for e in report["rejected_examples"]] == [(11, "not_json"), (12, "schema")]
+    assert [(e["line"], e["reason"]) for e in report["rejected_examples"]] == [
+        (11, "not_json"),
+        (12, "schema"),
+    ]
     assert "beyond the range of a double" in report["rejected_examples"][1]["detail"]
