@@ -274,18 +274,26 @@ def _name_studies(cfg: ExperimentConfig) -> None:
     Results, the summary and the forest plot are keyed by label: two studies of one domain and
     hypothesis (other treatments, or a repeat) must not be merged into one. They become
     ``domain/hypothesis T→Y``, and ``… #k`` (k from 1, in config order) if that still repeats.
+    Explicit names are never changed, and no generated label takes one.
     """
-    counts = Counter(st.label for st in cfg.studies)
-    for st in cfg.studies:
-        if st.name is None and counts[st.label] > 1:
-            st.name = f"{st.domain}/{st.hypothesis} {st.treatment}→{st.outcome}"
-    counts = Counter(st.label for st in cfg.studies)
-    seen: Counter[str] = Counter()
-    for st in cfg.studies:
-        if counts[st.label] > 1 and st.name is not None:
-            base = st.label
-            seen[base] += 1
-            st.name = f"{base} #{seen[base]}"
+    taken = {st.name for st in cfg.studies if st.name is not None}
+    unnamed = [st for st in cfg.studies if st.name is None]
+    plain = Counter(st.label for st in unnamed)
+    rest = []
+    for st in unnamed:
+        if plain[st.label] == 1 and st.label not in taken:
+            taken.add(st.label)  # unique already: keeps domain/hypothesis
+        else:
+            rest.append(st)
+    longer = Counter(f"{st.label} {st.treatment}→{st.outcome}" for st in rest)
+    for st in rest:
+        base = f"{st.label} {st.treatment}→{st.outcome}"
+        name, k = base, 0
+        while (longer[base] > 1 and k == 0) or name in taken:
+            k += 1
+            name = f"{base} #{k}"
+        st.name = name
+        taken.add(name)
 
 
 def _check_values(cfg: ExperimentConfig, source: str) -> None:

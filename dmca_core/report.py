@@ -74,6 +74,7 @@ def summary_markdown(payload: dict[str, Any]) -> str:
 _WIDTH, _RIGHT, _TOP, _BOTTOM = 8.0, 0.25, 0.15, 0.35
 _ROW, _PANEL_EXTRA, _GAP = 0.22, 0.35, 0.45  # per row; per panel (its own x axis); title room
 _CHAR = 0.075  # width of a label character at 8 pt
+MAX_ROWS = 120  # per panel: a taller plot is slow to draw and open; results.json has every row
 
 
 def forest_plot(payload: dict[str, Any], path: Path) -> None:
@@ -91,6 +92,9 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
     for r in payload["results"]:
         if r["status"] == "ok":
             panels[(r["domain"], r["outcome"])].append(r)
+    left_out = {k: len(rows) - MAX_ROWS for k, rows in panels.items() if len(rows) > MAX_ROWS}
+    for k in left_out:
+        panels[k] = panels[k][:MAX_ROWS]
     labels = {k: [f"{r['study']} · step {r['step']}" for r in rows] for k, rows in panels.items()}
     left = 0.3 + _CHAR * max((len(t) for ts in labels.values() for t in ts), default=10)
     heights = [_PANEL_EXTRA + _ROW * len(rows) for rows in panels.values()] or [1.0]
@@ -119,7 +123,9 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         ax.set_yticks(ys, labels[(domain, outcome)])
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.xaxis.set_major_locator(MaxNLocator(6))
-        ax.set_title(f"{domain}: effect on {outcome}", fontsize=9, loc="left")
+        more = left_out.get((domain, outcome))
+        note = f" (first {MAX_ROWS} steps; {more} more in results.json)" if more else ""
+        ax.set_title(f"{domain}: effect on {outcome}{note}", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
     if panels:
         axes[0].legend(fontsize=7, loc="best")

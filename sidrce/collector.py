@@ -901,6 +901,19 @@ def summarize(
     series_points: int = SERIES_POINTS,
 ) -> dict[str, Any]:
     """The report (see docs/finops-spec.md for every field). Deterministic: no clock is read."""
+    with contextlib.ExitStack() as cleanup:
+        return _summarize(snap, cleanup, baseline, lambda_asdpi, domain, hypothesis, series_points)
+
+
+def _summarize(
+    snap: Snapshot,
+    cleanup: contextlib.ExitStack,
+    baseline: F.Baseline | None,
+    lambda_asdpi: float,
+    domain: str | None,
+    hypothesis: str | None,
+    series_points: int,
+) -> dict[str, Any]:
     c = snap.cols
     cost, qps, lat, gid, ts, chg = c["cost"], c["qps"], c["lat"], c["gid"], c["ts"], c["chg"]
     ns = {col: c[col] for col in NORTH_STAR.values()}
@@ -941,6 +954,8 @@ def summarize(
         return everything, (_medians(cost, qps, lat) if filtered else everything), early, late
 
     pool = ThreadPoolExecutor(2) if n >= PARALLEL_MEDIANS else None
+    if pool is not None:  # its threads end with the report, whether it is made or raises
+        cleanup.callback(pool.shutdown)
     pending = pool.submit(whole) if pool is not None else None
 
     # groups: records of each group, in time order
@@ -982,7 +997,6 @@ def summarize(
 
     if pending is not None and pool is not None:
         all_medians, medians, m_early, m_late = pending.result()
-        pool.shutdown()
     else:
         all_medians, medians, m_early, m_late = whole()
     if baseline is not None:

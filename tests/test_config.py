@@ -96,3 +96,31 @@ def test_two_studies_with_one_name_are_refused_naming_the_second() -> None:
         ConfigError, match=r"x.yaml: studies\[1\].name: 'same' is already the name of studies\[0\]"
     ):
         parse_config(yaml.safe_dump({"experiment": "x", "studies": [s, s]}), source="x.yaml")
+
+
+def test_generated_labels_never_take_or_change_an_explicit_name() -> None:
+    from dmca_core.config import parse_config
+
+    def study(t: str, y: str, **kw: object) -> dict[str, object]:
+        return {"domain": "direct_lab", "hypothesis": "WIMP", "treatment": t, "outcome": y, **kw}
+
+    def labels(*studies: dict[str, object]) -> list[str]:
+        raw = {"experiment": "x", "studies": list(studies)}
+        return [
+            s.label for s in parse_config(yaml.safe_dump(raw, allow_unicode=True), source="x.yaml").studies
+        ]
+
+    assert labels(study("a", "b", name="direct_lab/WIMP a→b"), study("a", "b"), study("a", "c")) == [
+        "direct_lab/WIMP a→b",
+        "direct_lab/WIMP a→b #1",
+        "direct_lab/WIMP a→c",
+    ]
+    assert labels(study("a", "c", name="direct_lab/WIMP a→c #1"), study("a", "c"), study("a", "c")) == [
+        "direct_lab/WIMP a→c #1",
+        "direct_lab/WIMP a→c #2",
+        "direct_lab/WIMP a→c #3",
+    ]
+    assert labels(study("a", "b", name="direct_lab/WIMP"), study("a", "b")) == [
+        "direct_lab/WIMP",
+        "direct_lab/WIMP a→b",
+    ]

@@ -186,3 +186,19 @@ def test_encrypted_run_reads_back_through_sidrce(hello, use_plugin, tmp_path: Pa
     assert "causal_effect" not in text and "hello_linear" not in text  # nothing readable
     report = collect([tmp_path / "tel.jsonl"])
     assert report["count"] == 4 and report["rejected"] == {}
+
+
+def test_a_huge_sweep_draws_a_bounded_forest_plot(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dmca_core.report import MAX_ROWS, forest_plot
+
+    rows = [
+        {"status": "ok", "domain": "d", "outcome": "y", "study": f"d/H{s}", "step": k, "causal_effect": 1.0,
+         "ci_low": 0.5, "ci_high": 1.5, "truth": {"effect": 1.1}}
+        for s in range(50) for k in range(1, 11)
+    ]  # fmt: skip
+    path = tmp_path / "forest.png"
+    forest_plot({"results": rows}, path)
+    width, height = Image.open(path).size
+    assert height < (MAX_ROWS + 10) * 0.22 * 110  # about MAX_ROWS rows at 0.22 in and 110 dpi, not 500

@@ -84,13 +84,14 @@ def _read_parquet(path: Path) -> Table:
     return Table.from_columns(cols)
 
 
-# the last file read, by resolved path, with its (mtime, size): a study's pre-flight check and its
-# steps read the same file, and re-parsing a large CSV for each was most of their time
-_last: dict[str, tuple[tuple[int, int], Table]] = {}
+# the last file read, by resolved path, with its (inode, size, mtime, ctime): a study's pre-flight
+# check and its steps read the same file, and re-parsing a large CSV for each was most of their
+# time. A file replaced or rewritten gets a new inode or ctime even where mtimes are coarse.
+_last: dict[str, tuple[tuple[int, ...], Table]] = {}
 
 
 def read_table(path: str | Path) -> Table:
-    """The file as a checked table; a file unchanged since the last call is not parsed again.
+    """The file as a checked table; the file of the last call, unchanged, is not parsed again.
     Each call returns its own copy of the values (steps may scale them in place)."""
     p = Path(path)
     try:
@@ -99,7 +100,7 @@ def read_table(path: str | Path) -> Table:
         st = None
     if st is None or not p.is_file():
         raise DataError(f"{p}: no such file")
-    key, stamp = str(p.resolve()), (st.st_mtime_ns, st.st_size)
+    key, stamp = str(p.resolve()), (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     hit = _last.get(key)
     if hit is not None and hit[0] == stamp:
         return Table(hit[1].names, hit[1].values.copy())

@@ -164,7 +164,9 @@ class DaskExecutor:
             for fut, res in as_completed(futures, with_results=True, raise_errors=False):
                 i = index[fut.key]
                 if fut.status != "finished":
-                    lost.append((i, res if isinstance(res, BaseException) else fut.exception()))
+                    # an errored task's result here is its (type, exception, traceback)
+                    exc = res[1] if isinstance(res, tuple) and len(res) == 3 else res
+                    lost.append((i, exc if isinstance(exc, BaseException) else fut.exception()))
                     continue
                 results[i] = res
                 fut.release()  # the driver has it now; free the worker's copy
