@@ -18,7 +18,7 @@ import ctypes
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-TRIM = 32 << 20  # free heap above this is returned to the OS
+TRIM = 128 << 20  # free heap above this is returned to the OS (32 MB: n = 1e5 steps ~20% slower)
 MMAP = 32 << 20  # allocations this large or larger are still mapped one by one
 
 _state: dict[str, bool] = {}
