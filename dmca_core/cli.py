@@ -342,7 +342,7 @@ def _local_pool_ahead(argv: Sequence[str]) -> bool:
     import yaml
 
     # no type conversion and no error output here: bad flags are the real parser's to report
-    peek = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     peek.add_argument("config", nargs="?")
     for flag in ("--executor", "--workers", "--out", "--estimator", "--address"):
         peek.add_argument(flag)

@@ -421,6 +421,10 @@ def test_bad_flags_and_settings_get_one_error_from_the_real_parser(tmp_path: Pat
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "argument --workers: invalid int value: 'abc'" in err[0]
+    with pytest.raises(SystemExit):
+        main(["run", str(cfg), "--e", "x"])  # ambiguous: --executor or --estimator
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ambiguous option: --e" in err[0]
 
 
 def test_an_unreadable_config_starts_nothing_ahead_and_still_gets_its_error(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def read_table(path: str | Path) -> Table:
         st = p.stat()
     except OSError:
         st = None
-    if st is None or not p.is_file():
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise DataError(f"{p}: no such file")
     key, stamp = str(p.resolve()), (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     hit = _last.get(key)
