@@ -12,11 +12,12 @@ times are kept, best of ``--repeat`` alternating rounds: the whole ``dmca run``,
 executor's ``map`` alone (pool or cluster start-up, every step, shutdown), measured by a thin
 wrapper around the real executor; the rest (checks, writing results.json and the forest plot) is
 the same for every executor. Dask runs twice: with a LocalCluster it starts and closes itself, and
-against a LocalCluster already running (``--address``; its start-up not timed). BLAS is held to
-one thread in every process. Printed: the times, the 2-worker speed-up over 1 worker, Dask's
-times over the local pool's, whether every run gave the same results.json numbers, and, before
-and after, the load average and the cores two busy processes actually get (the ceiling of any
-2-worker speed-up on a shared machine).
+against a LocalCluster already running in another process (``--address``; its start-up not
+timed). The local pool's forkserver is started first, as ``dmca run`` starts it. BLAS is held
+to one thread in every process. Printed: the times (best, then every round), the 2-worker
+speed-up over 1 worker, Dask's times over the local pool's, whether every run gave the same
+results.json numbers, and, before and after, the load average and the cores two busy processes
+actually get (the ceiling of any 2-worker speed-up on a shared machine).
 """
 
 from __future__ import annotations
