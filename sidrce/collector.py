@@ -43,10 +43,19 @@ import attrs
 import numpy as np
 
 from dmca_core.errors import ConfigError, TelemetryRejected, UsageError
-from dmca_core.telemetry.record import OPTIONAL, REQUIRED, TS_PATTERN, is_valid_fast
+from dmca_core.telemetry.record import REQUIRED, TS_PATTERN, is_valid_fast
 from sidrce import fti as F
 from sidrce.source import Stream, read_all
-from sidrce.validate import FAST, REPEATED, fast_decoder, loads, problem, ts_epoch, ts_epochs_blob
+from sidrce.validate import (
+    FAST,
+    NUMBER_FIELDS,
+    REPEATED,
+    fast_decoder,
+    loads,
+    problem,
+    ts_epoch,
+    ts_epochs_blob,
+)
 
 try:
     from msgspec import UNSET, DecodeError, ValidationError
@@ -502,10 +511,7 @@ class Aggregator:
         return summarize(self.snapshot(), **kw)
 
 
-_NUMBERS = tuple(name for name, kind in REQUIRED + OPTIONAL if kind in ("num", "num0"))
-
-
-_ZEROS = (0,) * len(_NUMBERS)
+_ZEROS = (0,) * len(NUMBER_FIELDS)
 
 
 def _floats(recs: list[Any], get: Any, n: int) -> np.ndarray:
@@ -521,7 +527,7 @@ def _finite(obj: Mapping[str, Any]) -> bool:
     such field is absent or an int or float): a NaN or infinity makes the sum NaN or infinite; a
     sum that overflows from finite values only sends the record to the exact check."""
     try:
-        total = sum(map(obj.get, _NUMBERS, _ZEROS))
+        total = sum(map(obj.get, NUMBER_FIELDS, _ZEROS))
     except OverflowError:  # an int too large for a float
         return False
     return total - total == 0

@@ -31,7 +31,8 @@ CONTRACT = Path(__file__).with_name("telemetry_contract.json")
 _MAX = sys.float_info.max
 
 
-_NUMBER_FIELDS = tuple(name for name, kind in REQUIRED + OPTIONAL if kind in ("num", "num0"))
+#: the record's number fields (the contract's ``number`` type)
+NUMBER_FIELDS = tuple(name for name, kind in REQUIRED + OPTIONAL if kind in ("num", "num0"))
 
 
 def problem(obj: Any) -> str | None:
@@ -40,7 +41,7 @@ def problem(obj: Any) -> str | None:
     if why is None and "ts" in obj and ts_epoch(obj["ts"]) is None:
         return "field 'ts': not a real calendar time"
     if why is None:
-        for name in _NUMBER_FIELDS:  # an integer literal like 1e400 spelled out has no float value
+        for name in NUMBER_FIELDS:  # an integer literal like 1e400 spelled out has no float value
             value = obj.get(name)
             if type(value) is int and not -_MAX <= value <= _MAX:
                 return f"field {name!r}: a number beyond the range of a double"
