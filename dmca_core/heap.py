@@ -15,20 +15,18 @@ reuse across steps, not within one, that saves the page faults.
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 TRIM = 128 << 20  # free heap above this is returned to the OS (32 MB: n = 1e5 steps ~20% slower)
 MMAP = 32 << 20  # allocations this large or larger are still mapped one by one
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Set the limits once per process; False where the C library is not glibc (a no-op)."""
-    if "done" not in _state:
-        _state["done"] = _mallopt()
-    return _state["done"]
+    return _mallopt()
 
 
 def _mallopt() -> bool:
