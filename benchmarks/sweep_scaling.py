@@ -13,7 +13,8 @@ executor's ``map`` alone (pool or cluster start-up, every step, shutdown), measu
 wrapper around the real executor; the rest (checks, writing results.json and the forest plot) is
 the same for every executor. Dask runs twice: with a LocalCluster it starts and closes itself, and
 against a LocalCluster already running in another process (``--address``; its start-up not
-timed). The local pool's forkserver is started first, as ``dmca run`` starts it. BLAS is held
+timed). The forkserver is started first, as ``dmca run`` starts it, and serves both the local pool
+and the LocalCluster's workers (it preloads distributed too). BLAS is held
 to one thread in every process. Printed: the times (best, then every round), the 2-worker
 speed-up over 1 worker, Dask's times over the local pool's, whether every run gave the same
 results.json numbers, and, before and after, the load average and the cores two busy processes
@@ -234,7 +235,9 @@ def main() -> None:
     from dmca_core.plugins import pm, setup
     from dmca_core.runner import run_experiment
 
-    start_forkserver()  # as `dmca run` does before its own imports (dmca_core/cli.py)
+    # as `dmca run` does before its own imports (dmca_core/cli.py); one server for every
+    # configuration, with distributed loaded as `dmca run --executor dask` loads it
+    start_forkserver(("distributed",))
     setup()
     # registered under its importable name (not __main__), so that worker processes can import it
     me = importlib.import_module("sweep_scaling")

@@ -332,13 +332,17 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     return parser
 
 
-def _local_pool_ahead(argv: Sequence[str]) -> bool:
-    """Whether ``argv`` is a ``dmca run`` that will use the built-in local pool, with more than one
-    worker, from a forkserver. Read from the flags and a plain look at the config's ``executor``
-    section; anything unusual answers False (the run then starts its workers when it needs them,
-    as it always can, and the real parsing reports any error)."""
+def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
+    """What a forkserver started now should preload beyond the study code, or None for none.
+
+    A forkserver is wanted when ``argv`` is a ``dmca run`` that will start worker processes on this
+    machine: the built-in local pool with more than one worker (from a forkserver), or a Dask
+    LocalCluster (no address), whose workers also want ``distributed``. Read from the flags and a
+    plain look at the config's ``executor`` section; anything unusual answers None (the run then
+    starts its workers when it needs them, as it always can, and the real parsing reports any
+    error)."""
     if not argv or argv[0] != "run":
-        return False
+        return None
     import yaml
 
     # no type conversion and no error output here: bad flags are the real parser's to report
@@ -353,6 +357,7 @@ def _local_pool_ahead(argv: Sequence[str]) -> bool:
         name = args.executor or section.get("name", "local")
         workers = int(args.workers) if args.workers is not None else section.get("workers")
         method = (section.get("options") or {}).get("start_method", "forkserver")
+        address = args.address or section.get("address") or (section.get("options") or {}).get("address")
     except (
         argparse.ArgumentError,
         SystemExit,
@@ -362,23 +367,26 @@ def _local_pool_ahead(argv: Sequence[str]) -> bool:
         AttributeError,
         yaml.YAMLError,
     ):
-        return False
+        return None
+    if name == "dask":
+        return None if address else ("distributed",)
     if name != "local" or method != "forkserver":
-        return False
+        return None
     if workers is None:
         from .default_plugins.local_executor import default_workers
 
         workers = default_workers()
-    return type(workers) is int and workers > 1
+    return () if type(workers) is int and workers > 1 else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _warning_line  # type: ignore[assignment]
     argv = sys.argv[1:] if argv is None else list(argv)
-    if _local_pool_ahead(argv):  # before the imports below, which its server does in parallel
+    preload = _forkserver_ahead(argv)
+    if preload is not None:  # before the imports below, which its server does in parallel
         from .default_plugins.local_executor import start_forkserver
 
-        start_forkserver()
+        start_forkserver(preload)
     from . import plugins
 
     run: Callable[[argparse.Namespace], int]

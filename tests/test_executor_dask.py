@@ -98,10 +98,14 @@ def test_dask_gives_the_local_rows_value_by_value(plugins_in_process, address: s
     assert rows(tmp_path / "remote") == reference
 
 
-def _spawned_children() -> set[int]:
+def _worker_processes() -> set[int]:
+    """This process's descendants, but for the forkserver (workers are its children)."""
+    from multiprocessing import forkserver
+
     import psutil
 
-    return {c.pid for c in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(c.cmdline())}
+    server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    return {c.pid for c in psutil.Process().children(recursive=True) if c.pid != server}
 
 
 def test_without_an_address_a_local_cluster_is_started_and_closed(
@@ -114,23 +118,33 @@ def test_without_an_address_a_local_cluster_is_started_and_closed(
     probe.mkdir()
     studies = [*STUDIES[:2], {**hello_study(domain="env_probe", steps=4), "params": {"probe": str(probe)}}]
     cfg = write_config(tmp_path, studies, {"name": "dask", "workers": 2}, "own")
-    before = _spawned_children()
+    from multiprocessing import forkserver
+
+    from dmca_core.default_plugins.local_executor import start_forkserver
+
     monkeypatch.setenv("PYTHONHASHSEED", "123")  # values a nanny would overwrite
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(key, raising=False)
+    # a forkserver whose numpy sized its BLAS pool for every core, as in a plain shell; running
+    # before the snapshot, as `dmca run` starts it first
+    forkserver._forkserver._stop()
+    start_forkserver(("distributed",))
+    before = _worker_processes()
     environ = dict(os.environ)
     during: set[int] = set()
 
     def progress(done: int, total: int) -> None:
-        during.update(_spawned_children() - before)
+        during.update(_worker_processes() - before)
 
     run_experiment(load_config(cfg), config_path=str(cfg), out_dir=tmp_path / "own", progress=progress)
     assert len(during) == 2  # the run's own two worker processes ...
-    assert not during & _spawned_children()  # ... are gone once it returns
+    assert not during & _worker_processes()  # ... are gone once it returns
     assert dict(os.environ) == environ  # the nannies' OMP_NUM_THREADS, PYTHONHASHSEED are undone
     seen = {int(f.name): json.loads(f.read_text()) for f in probe.iterdir()}
     assert set(seen) <= during  # the probe ran in the cluster's workers ...
     for env in seen.values():  # ... with one BLAS thread and glibc's adaptive mmap threshold kept
-        assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
+        assert env["MALLOC_TRIM_THRESHOLD_"] is None
+        assert env["blas_threads"] and set(env["blas_threads"]) == {1}, env
     ref = write_config(tmp_path, studies, {"name": "local", "workers": 1}, "ref")
     assert run(ref, tmp_path / "ref") == 0
     assert rows(tmp_path / "own") == rows(tmp_path / "ref")
@@ -163,7 +177,7 @@ def test_a_task_that_always_kills_its_worker_is_reported_lost(
     assert run(cfg, tmp_path / "always") == 1
     assert marker.read_text() == "xx"  # allowed-failures 1: one re-run, then the scheduler gives up
     err = capsys.readouterr().err
-    lost = re.search(r"(\d) of 2 tasks were lost on the Dask cluster, first task (\d): KilledWorker", err)
+    lost = re.search(r"(\d) of 2 steps were lost on the Dask cluster, first step (\d): KilledWorker", err)
     assert lost, err
     rows = json.loads((tmp_path / "always" / "results.json").read_text())["results"]
     # the crashing step is lost; the good one is too when Dask had queued it on a worker that the
@@ -246,3 +260,31 @@ def test_batch_encrypted_telemetry_from_dask_workers_opens_without_gaps(
     plugins_in_process, use_plugin, address: str, tmp_path: Path, monkeypatch
 ) -> None:
     base.check_encrypted_run(tmp_path, {"name": "dask", "address": address}, use_plugin, monkeypatch)
+
+
+# --- steps are batched into Dask tasks ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("count", "threads"), [(0, 2), (1, 2), (2, 2), (7, 1), (64, 2), (64, 8), (1000, 3)])
+def test_batches_cover_every_step_once_in_order_large_first_single_last(count: int, threads: int) -> None:
+    from dmca_dask_executor.batches import SHARE, batch_sizes, batches
+
+    sizes = batch_sizes(count, threads)
+    assert sum(sizes) == count
+    assert sizes == sorted(sizes, reverse=True)  # large batches first ...
+    if count >= SHARE * threads:
+        assert sizes[-threads:] == [1] * threads  # ... and as many single steps at the end as threads
+    left = count
+    for size in sizes:  # each batch at most its share of what was left
+        assert size <= max(1, -(-left // (SHARE * threads)))
+        left -= size
+    items = list(range(count))
+    cut = batches(items, threads)
+    assert [i for _, batch in cut for i in batch] == items
+    assert [start for start, _ in cut] == [sum(sizes[:k]) for k in range(len(sizes))]
+
+
+def test_a_64_step_sweep_on_two_threads_is_a_handful_of_tasks() -> None:
+    from dmca_dask_executor.batches import batch_sizes
+
+    assert batch_sizes(64, 2) == [16, 12, 9, 7, 5, 4, 3, 2, 2, 1, 1, 1, 1]

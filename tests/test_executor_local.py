@@ -99,13 +99,16 @@ class Gate(_Wrapped):
 
 
 class EnvProbe(_Wrapped):
-    """Writes its process id and environment settings into the folder ``probe``."""
+    """Writes its process id, a malloc setting and its BLAS thread counts into the folder ``probe``."""
 
     name, extra = "env_probe", "probe"
 
     def fault(self, path: Path) -> None:
-        keys = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")
-        (path / str(os.getpid())).write_text(json.dumps({k: os.environ.get(k) for k in keys}))
+        from threadpoolctl import threadpool_info
+
+        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        seen = {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "blas_threads": blas}
+        (path / str(os.getpid())).write_text(json.dumps(seen))
 
 
 @hookimpl
@@ -381,33 +384,38 @@ def test_batch_encrypted_telemetry_from_two_workers_opens_without_gaps(
     check_encrypted_run(tmp_path, {"name": "local", "workers": 2}, use_plugin, monkeypatch)
 
 
-# --- dmca run starts the pool's forkserver before its own imports ---------------------------------
+# --- dmca run starts the workers' forkserver before its own imports --------------------------------
+
+DASK = ("distributed",)
 
 
 @pytest.mark.parametrize(
     ("executor", "flags", "expected"),
     [
-        ({"name": "local", "workers": 2}, [], True),
-        ({"name": "local", "workers": 1}, [], False),
-        ({"name": "local", "workers": 2}, ["--workers", "1"], False),
-        ({"name": "dask"}, [], False),
-        ({"name": "local", "workers": 1}, ["--workers", "3"], True),
-        ({"name": "local", "workers": 2}, ["--executor", "dask"], False),
-        ({"name": "local", "workers": "4"}, [], False),  # the real parser reports it
-        ({"name": "local", "workers": True}, [], False),
-        ({"name": "local", "workers": 2, "options": {"start_method": "spawn"}}, [], False),
+        ({"name": "local", "workers": 2}, [], ()),
+        ({"name": "local", "workers": 1}, [], None),
+        ({"name": "local", "workers": 2}, ["--workers", "1"], None),
+        ({"name": "dask"}, [], DASK),  # its own LocalCluster's workers come from the forkserver
+        ({"name": "dask", "workers": 1}, [], DASK),
+        ({"name": "dask", "address": "tcp://10.0.0.5:8786"}, [], None),  # a cluster elsewhere
+        ({"name": "dask"}, ["--address", "tcp://10.0.0.5:8786"], None),
+        ({"name": "local", "workers": 1}, ["--workers", "3"], ()),
+        ({"name": "local", "workers": 2}, ["--executor", "dask"], DASK),
+        ({"name": "local", "workers": "4"}, [], None),  # the real parser reports it
+        ({"name": "local", "workers": True}, [], None),
+        ({"name": "local", "workers": 2, "options": {"start_method": "spawn"}}, [], None),
     ],
 )
-def test_the_pool_is_started_ahead_only_for_a_local_run_with_workers(
-    tmp_path: Path, executor: dict[str, Any], flags: list[str], expected: bool
+def test_the_forkserver_is_started_ahead_only_for_runs_with_worker_processes_here(
+    tmp_path: Path, executor: dict[str, Any], flags: list[str], expected: tuple[str, ...] | None
 ) -> None:
-    from dmca_core.cli import _local_pool_ahead
+    from dmca_core.cli import _forkserver_ahead
 
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump({"experiment": "x", "executor": executor, "studies": []}))
-    assert _local_pool_ahead(["run", str(cfg), *flags]) is expected
-    assert _local_pool_ahead(["run", "--out", str(tmp_path / "o"), str(cfg), *flags]) is expected
-    assert _local_pool_ahead(["plugins"]) is False
+    assert _forkserver_ahead(["run", str(cfg), *flags]) == expected
+    assert _forkserver_ahead(["run", "--out", str(tmp_path / "o"), str(cfg), *flags]) == expected
+    assert _forkserver_ahead(["plugins"]) is None
 
 
 def test_bad_flags_and_settings_get_one_error_from_the_real_parser(tmp_path: Path, capsys) -> None:
@@ -428,10 +436,10 @@ def test_bad_flags_and_settings_get_one_error_from_the_real_parser(tmp_path: Pat
 
 
 def test_an_unreadable_config_starts_nothing_ahead_and_still_gets_its_error(tmp_path: Path) -> None:
-    from dmca_core.cli import _local_pool_ahead
+    from dmca_core.cli import _forkserver_ahead
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("executor: [unclosed\n")
-    assert _local_pool_ahead(["run", str(bad)]) is False
-    assert _local_pool_ahead(["run", str(tmp_path / "missing.yaml")]) is False
-    assert _local_pool_ahead(["run"]) is False
+    assert _forkserver_ahead(["run", str(bad)]) is None
+    assert _forkserver_ahead(["run", str(tmp_path / "missing.yaml")]) is None
+    assert _forkserver_ahead(["run"]) is None

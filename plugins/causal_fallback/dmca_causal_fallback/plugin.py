@@ -11,6 +11,7 @@ from dmca_core.interfaces import Estimator
 from dmca_core.types import EffectEstimate, Graph, Table
 
 from . import estimate as _estimate
+from .pc import discover as _discover
 
 
 class FallbackEstimator:
@@ -20,9 +21,7 @@ class FallbackEstimator:
     priority = 10
 
     def discover(self, table: Table, alpha: float) -> Graph:
-        from .pc import discover  # written alongside; imported late so estimation never needs it
-
-        return discover(table, alpha)
+        return _discover(table, alpha)
 
     def estimate(
         self, table: Table, treatment: str, outcome: str, adjustment: Sequence[str], t0: float, t1: float

@@ -20,8 +20,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dmca_core import hookimpl
-from dmca_core.default_plugins.local_executor import WithPlugins, default_workers, plugin_modules
+from dmca_core.default_plugins.local_executor import (
+    WithPlugins,
+    default_workers,
+    plugin_modules,
+    start_forkserver,
+)
 from dmca_core.errors import DmcaError, UsageError
+
+from .batches import RunBatch, batches
 
 OPTIONS = ("retries", "allowed_failures", "connect_timeout")
 DEFAULTS = {"retries": 2, "allowed_failures": 3, "connect_timeout": 30}
@@ -61,10 +68,27 @@ def local_cluster_config(allowed_failures: int) -> dict[str, Any]:
     environ = dask.config.get("distributed.nanny.pre-spawn-environ", {})
     return {
         "distributed.scheduler.allowed-failures": allowed_failures,
+        # the statistical profiler samples every task thread's stack each 10 ms for the
+        # dashboard's profile page, which dmca does not serve: ~25% of a short step's CPU
+        "distributed.worker.profile.enabled": False,
         "distributed.nanny.pre-spawn-environ": {
             k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"
         },
     }
+
+
+def _keep_our_forkserver_preload() -> None:
+    """Stop distributed from building its own preload list for the forkserver.
+
+    The first time it starts a worker from a forkserver, distributed imports every package it
+    knows of (pandas, pyarrow, ...) in this process to list them as the server's preload; ours is
+    already running with numpy, DMCA and distributed loaded, so the list would go unused and the
+    imports cost the driver ~0.25 s. It skips them once its private flag says the list was set.
+    """
+    from distributed import utils
+
+    if hasattr(utils, "_forkserver_preload_set"):
+        utils._forkserver_preload_set = True
 
 
 def _probe(address: str, timeout: float) -> None:
@@ -123,8 +147,13 @@ class DaskExecutor:
                     f"executor.address: cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc})"
                 ) from None
         stack.enter_context(preserved_environ())  # entered first: restored after the cluster closes
+        settings = local_cluster_config(_int_option(options, "allowed_failures", 0))
+        forked = start_forkserver(("distributed",))
+        if forked:
+            settings["distributed.worker.multiprocessing-method"] = "forkserver"
+            _keep_our_forkserver_preload()
         # the scheduler reads allowed-failures when it is created
-        with dask.config.set(local_cluster_config(_int_option(options, "allowed_failures", 0))):
+        with dask.config.set(settings):
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=workers,
@@ -132,6 +161,7 @@ class DaskExecutor:
                     processes=True,
                     dashboard_address="127.0.0.1:0",  # health and metrics only (no bokeh): any free port
                     silence_logs=logging.ERROR,
+                    preload=[f"{__package__}.worker_setup"] if forked else None,
                 )
             )
         return stack.enter_context(Client(cluster, set_as_default=False))
@@ -152,31 +182,37 @@ class DaskExecutor:
         from distributed import as_completed
 
         n = min(default_workers() if workers is None else workers, len(items))
-        call = WithPlugins(fn, plugin_modules())
-        lost: list[tuple[int, BaseException | None]] = []
+        call = RunBatch(WithPlugins(fn, plugin_modules()))
+        lost: list[tuple[int, int, BaseException | None]] = []  # (first item, items, exception)
         with ExitStack() as stack:
             client = self._client(stack, n, options)
-            futures = client.map(call, list(items), pure=False, retries=_int_option(options, "retries", 0))
-            index = {fut.key: i for i, fut in enumerate(futures)}
+            threads = sum(client.nthreads().values()) if options.get("address") else n
+            work = batches(items, threads or n)
+            futures = client.map(
+                call, [b for _, b in work], pure=False, retries=_int_option(options, "retries", 0)
+            )
+            where = {fut.key: (start, len(b)) for fut, (start, b) in zip(futures, work, strict=True)}
             stack.enter_context(client.as_current())  # as_completed looks for the current client
             # with_results: the client fetches each result as its task finishes, concurrently,
             # instead of one blocking round trip to a worker per result in this loop
             for fut, res in as_completed(futures, with_results=True, raise_errors=False):
-                i = index[fut.key]
+                start, size = where[fut.key]
                 if fut.status != "finished":
                     # an errored task's result here is its (type, exception, traceback)
                     exc = res[1] if isinstance(res, tuple) and len(res) == 3 else res
-                    lost.append((i, exc if isinstance(exc, BaseException) else fut.exception()))
+                    lost.append((start, size, exc if isinstance(exc, BaseException) else fut.exception()))
                     continue
-                results[i] = res
                 fut.release()  # the driver has it now; free the worker's copy
-                on_result(i, res)
+                for i, item_result in enumerate(res, start):
+                    results[i] = item_result
+                    on_result(i, item_result)
         if lost:
-            i, exc = min(lost, key=lambda x: x[0])
+            i, _, exc = min(lost, key=lambda x: x[0])
             if isinstance(exc, DmcaError):  # e.g. a plugin module that does not import on the workers
                 raise exc
+            steps = sum(size for _, size, _ in lost)
             raise DmcaError(
-                f"{len(lost)} of {len(items)} tasks were lost on the Dask cluster, first task {i}: "
+                f"{steps} of {len(items)} steps were lost on the Dask cluster, first step {i}: "
                 f"{type(exc).__name__}: {exc}"
             )
         return results

@@ -1,0 +1,17 @@
+"""Worker preload for the LocalCluster dmca starts: one BLAS thread in each worker process.
+
+Dask's nannies ask for it with ``OMP_NUM_THREADS=1`` in the environment they start workers with;
+a worker forked from dmca's forkserver has the forkserver's environment instead, and numpy,
+imported there already, has sized its BLAS thread pool. threadpoolctl resizes it at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def dask_setup(worker: Any) -> None:
+    """Called by Dask in each worker process as it starts (the worker's ``preload``)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
