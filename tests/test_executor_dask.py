@@ -151,15 +151,17 @@ def test_without_an_address_a_local_cluster_is_started_and_closed(
     check_one_record_per_step(cfg, tmp_path / "own")
 
 
+@pytest.mark.parametrize("cluster", ["running", "own"])  # own: workers forked from dmca's forkserver
 def test_a_killed_worker_is_replaced_and_nothing_is_lost(
-    plugins_in_process, address: str, tmp_path: Path
+    plugins_in_process, address: str, tmp_path: Path, cluster: str
 ) -> None:
     marker = tmp_path / "crashed"
     studies = [
         hello_study(steps=2),
         {**hello_study(domain="crash_once", steps=2), "params": {"marker": str(marker)}},
     ]
-    cfg = write_config(tmp_path, studies, {"name": "dask", "address": address}, "crash")
+    executor = {"name": "dask", "address": address} if cluster == "running" else {"name": "dask", "workers": 2}
+    cfg = write_config(tmp_path, studies, executor, "crash")
     assert run(cfg, tmp_path / "crash") == 0
     assert marker.exists()  # a worker really died
     check_one_record_per_step(cfg, tmp_path / "crash")
