@@ -160,7 +160,9 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost(
         hello_study(steps=2),
         {**hello_study(domain="crash_once", steps=2), "params": {"marker": str(marker)}},
     ]
-    executor = {"name": "dask", "address": address} if cluster == "running" else {"name": "dask", "workers": 2}
+    executor = (
+        {"name": "dask", "address": address} if cluster == "running" else {"name": "dask", "workers": 2}
+    )
     cfg = write_config(tmp_path, studies, executor, "crash")
     assert run(cfg, tmp_path / "crash") == 0
     assert marker.exists()  # a worker really died
