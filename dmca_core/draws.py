@@ -42,10 +42,22 @@ def random_common_cause(seed: int, n: int) -> np.ndarray:
 
 
 def subsets(seed: int, n: int, count: int = N_SUBSETS, fraction: float = SUBSET_FRACTION) -> np.ndarray:
-    """``count`` random subsets of ``floor(fraction * n)`` distinct rows each, shape (count, size)."""
+    """``count`` random subsets of ``floor(fraction * n)`` distinct rows each, shape (count, size).
+
+    Each subset is uniform over all subsets of its size, its rows in increasing order. It is drawn
+    as the complement of the rows it leaves out: choosing those (a fifth of the rows) costs a
+    fifth of shuffling every row, which took ~30% of an n = 1e5 study step, and sorted rows are
+    read in memory order by whatever gathers them.
+    """
     size = int(np.floor(fraction * n))
-    rows = np.broadcast_to(np.arange(n), (count, n))
-    return rng_for(seed, SUBSETS).permuted(rows, axis=1)[:, :size]
+    rng = rng_for(seed, SUBSETS)
+    out = np.empty((count, size), dtype=np.intp)
+    keep = np.empty(n, dtype=bool)
+    for i in range(count):
+        keep.fill(True)
+        keep[rng.choice(n, n - size, replace=False, shuffle=False)] = False
+        out[i] = np.flatnonzero(keep)
+    return out
 
 
 def bootstrap(seed: int, n: int, count: int = N_BOOTSTRAP) -> np.ndarray:

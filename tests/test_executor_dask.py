@@ -264,31 +264,3 @@ def test_batch_encrypted_telemetry_from_dask_workers_opens_without_gaps(
     plugins_in_process, use_plugin, address: str, tmp_path: Path, monkeypatch
 ) -> None:
     base.check_encrypted_run(tmp_path, {"name": "dask", "address": address}, use_plugin, monkeypatch)
-
-
-# --- steps are batched into Dask tasks ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("count", "threads"), [(0, 2), (1, 2), (2, 2), (7, 1), (64, 2), (64, 8), (1000, 3)])
-def test_batches_cover_every_step_once_in_order_large_first_single_last(count: int, threads: int) -> None:
-    from dmca_dask_executor.batches import SHARE, batch_sizes, batches
-
-    sizes = batch_sizes(count, threads)
-    assert sum(sizes) == count
-    assert sizes == sorted(sizes, reverse=True)  # large batches first ...
-    if count >= SHARE * threads:
-        assert sizes[-threads:] == [1] * threads  # ... and as many single steps at the end as threads
-    left = count
-    for size in sizes:  # each batch at most its share of what was left
-        assert size <= max(1, -(-left // (SHARE * threads)))
-        left -= size
-    items = list(range(count))
-    cut = batches(items, threads)
-    assert [i for _, batch in cut for i in batch] == items
-    assert [start for start, _ in cut] == [sum(sizes[:k]) for k in range(len(sizes))]
-
-
-def test_a_64_step_sweep_on_two_threads_is_a_handful_of_tasks() -> None:
-    from dmca_dask_executor.batches import batch_sizes
-
-    assert batch_sizes(64, 2) == [16, 12, 9, 7, 5, 4, 3, 2, 2, 1, 1, 1, 1]

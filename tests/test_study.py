@@ -105,6 +105,26 @@ def test_draws_have_the_documented_shapes() -> None:
         draws.StudyDraws.make(-1, 10)
 
 
+def test_subsets_are_uniform_sets_of_distinct_rows() -> None:
+    # every row is kept with probability 0.8 and every pair of rows together with 0.8 * 799/999:
+    # what a uniform choice of 800 of 1000 rows gives (the rows left out are what is drawn)
+    n, size, count = 1000, 800, 4000
+    s = draws.subsets(11, n, count=count)
+    assert s.shape == (count, size)
+    assert (np.diff(s, axis=1) > 0).all()  # distinct, in increasing order
+    assert s.min() >= 0 and s.max() < n
+    kept = np.zeros((count, n), dtype=bool)
+    kept[np.arange(count)[:, None], s] = True
+    rate = kept.mean(axis=0)
+    se = math.sqrt(0.8 * 0.2 / count)
+    assert abs(rate.mean() - 0.8) < 1e-12  # exactly 800 of 1000 in every subset
+    assert np.abs(rate - 0.8).max() < 5 * se  # no row favoured (1000 rows: 5 sigma)
+    pair = (kept[:, 0] & kept[:, 1]).mean()
+    assert abs(pair - 0.8 * 799 / 999) < 5 * math.sqrt(0.64 * 0.36 / count)
+    assert np.array_equal(s[:20], draws.subsets(11, n))  # the same seed, the same first draws
+    assert not np.array_equal(draws.subsets(12, n), draws.subsets(11, n))
+
+
 def test_no_effect_covers_zero_and_a_real_effect_is_detected(fallback) -> None:
     null = sem(["W", "T", "Y"], {("W", "T"): 1.0, ("W", "Y"): 1.0})
     real = sem(["W", "T", "Y"], {("W", "T"): 1.0, ("W", "Y"): 1.0, ("T", "Y"): 0.3})

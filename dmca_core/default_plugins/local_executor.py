@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from dmca_core import hookimpl
+from dmca_core.batches import RunBatch, batches
 from dmca_core.errors import DmcaError, PluginError, UsageError
 
 START_METHODS = ("forkserver", "spawn")
@@ -219,14 +220,15 @@ class LocalExecutor:
         modules = plugin_modules()
         if ctx.get_start_method() == "forkserver":
             ctx.set_forkserver_preload([*PRELOAD, *modules])
-        call = WithPlugins(fn, modules)
+        call = RunBatch(WithPlugins(fn, modules))
         blas = max(1, default_workers() // n)
         finished = [False] * len(items)
         remaining = list(range(len(items)))
         breaks = 0
         while remaining:
             with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(blas,)) as pool:
-                pending = {pool.submit(call, items[i]): i for i in remaining}
+                # steps in batches, large first (dmca_core/batches.py): fewer round trips
+                pending = {pool.submit(call, [items[i] for i in b]): b for _, b in batches(remaining, n)}
                 try:
                     self._collect(pending, results, finished, on_result)
                 except BaseException:
@@ -251,23 +253,24 @@ class LocalExecutor:
 
     @staticmethod
     def _collect(
-        pending: dict[Future[Any], int],
+        pending: dict[Future[Any], list[int]],
         results: list[Any],
         finished: list[bool],
         on_result: Callable[[int, Any], None],
     ) -> None:
-        """Hand each result to ``on_result`` as it arrives; stop quietly when the pool breaks."""
+        """Hand each result to ``on_result`` as its batch arrives; stop quietly when the pool breaks."""
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                i = pending.pop(fut)
+                where = pending.pop(fut)
                 try:
                     res = fut.result()
                 except BrokenProcessPool:
                     continue  # re-run by the caller in a fresh pool
-                results[i] = res
-                finished[i] = True
-                on_result(i, res)
+                for i, item_result in zip(where, res, strict=True):
+                    results[i] = item_result
+                    finished[i] = True
+                    on_result(i, item_result)
 
 
 @hookimpl(trylast=True)

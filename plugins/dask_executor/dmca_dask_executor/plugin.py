@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dmca_core import hookimpl
+from dmca_core.batches import RunBatch, batches
 from dmca_core.default_plugins.local_executor import (
     WithPlugins,
     default_workers,
@@ -27,8 +28,6 @@ from dmca_core.default_plugins.local_executor import (
     start_forkserver,
 )
 from dmca_core.errors import DmcaError, UsageError
-
-from .batches import RunBatch, batches
 
 OPTIONS = ("retries", "allowed_failures", "connect_timeout")
 DEFAULTS = {"retries": 2, "allowed_failures": 3, "connect_timeout": 30}

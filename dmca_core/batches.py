@@ -1,10 +1,12 @@
-"""Steps grouped into Dask tasks: large batches first, single steps last (guided scheduling).
+"""Steps grouped into executor tasks: large batches first, single steps last (guided scheduling).
 
-A Dask task costs about a millisecond of scheduler, driver and worker time, and several more in
-round trips; a fallback study step at n = 1e4 takes ~15 ms, so one task per step spent ~40% of a
-64-step sweep's CPU on scheduling (docs/benchmarks.md). Each batch here is a share of what is
-left, ``remaining / (SHARE × threads)``, so the first batches are large (few tasks) and the last
-ones are single steps (every thread finishes at about the same time, however long each step is).
+Every task has a fixed cost besides its steps: pickling, queues and a round trip for a local pool
+worker (~0.5 ms of CPU), about a millisecond of scheduler, driver and worker CPU and several more
+in round trips on Dask; a fallback study step at n = 1e4 takes ~15 ms, and one Dask task per step
+spent ~40% of a 64-step sweep's CPU on scheduling (docs/benchmarks.md). Each batch here is a share
+of what is left, ``remaining / (SHARE × threads)``, so the first batches are large (few tasks) and
+the last ones single steps (every worker finishes at about the same time, however long each
+step is).
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ def batches(items: Sequence[Any], threads: int) -> list[tuple[int, list[Any]]]:
 
 
 class RunBatch:
-    """A Dask task: ``fn`` over a batch of items, results in the batch's order.
+    """One task: ``fn`` over a batch of items, results in the batch's order.
 
-    A step that raises fails its whole batch (Dask re-runs it, ``retries`` times); study steps
-    never raise (their errors are results), so this only happens when a worker cannot run at all.
+    A step that raises fails its whole batch; study steps never raise (their errors are results),
+    so this only happens when a worker cannot run at all.
     """
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
