@@ -236,8 +236,9 @@ def main() -> None:
     from dmca_core.runner import run_experiment
 
     # as `dmca run` does before its own imports (dmca_core/cli.py); one server for every
-    # configuration, with distributed loaded as `dmca run --executor dask` loads it
-    start_forkserver(("distributed",))
+    # configuration, with distributed loaded as `dmca run --executor dask` loads it, and this
+    # file's domain plugin as `dmca run` loads installed plugins there (their entry points)
+    start_forkserver(("distributed", "sweep_scaling"))
     setup()
     # registered under its importable name (not __main__), so that worker processes can import it
     me = importlib.import_module("sweep_scaling")

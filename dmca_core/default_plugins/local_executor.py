@@ -32,11 +32,12 @@ from dmca_core.errors import DmcaError, PluginError, UsageError
 
 START_METHODS = ("forkserver", "spawn")
 # imported once by the forkserver, inherited by every worker it forks. Besides the study code:
-# numpy.ma, which numpy's ``unique`` imports on first use (~15 ms of a worker's first step), and
-# the modules a step imports late (cpdag, heap).
+# numpy.ma, which numpy's ``unique`` imports on first use (~15 ms of a worker's first step), the
+# modules a step imports late (cpdag, heap), and threadpoolctl for the pool's initializer.
 PRELOAD = (
     "numpy",
     "numpy.ma",
+    "threadpoolctl",
     "dmca_core.runner",
     "dmca_core.study",
     "dmca_core.cpdag",
