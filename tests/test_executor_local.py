@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from dmca_core import hookimpl
+from dmca_core.batches import batches
 from dmca_core.cli import main
 from dmca_core.errors import UsageError
 
@@ -107,7 +108,11 @@ class EnvProbe(_Wrapped):
         from threadpoolctl import threadpool_info
 
         blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-        seen = {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "blas_threads": blas}
+        seen = {
+            "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "blas_threads": blas,
+            "parent": os.getppid(),
+        }
         (path / str(os.getpid())).write_text(json.dumps(seen))
 
 
@@ -252,9 +257,13 @@ def test_same_rows_in_the_same_order_for_one_and_two_workers(plugins_in_process,
 def test_a_killed_worker_is_replaced_and_nothing_is_lost(plugins_in_process, tmp_path: Path) -> None:
     marker = tmp_path / "crashed"
     studies = [
-        hello_study(steps=2),
+        hello_study(steps=6),
         {**hello_study(domain="crash_once", steps=2), "params": {"marker": str(marker)}},
+        hello_study(steps=6),
     ]
+    # the pool's first batch holds steps 0 and 7 (a finished one, then the crash): the finished
+    # step's result dies with the batch and is re-run
+    assert batches(range(14), 2)[0][:2] == [0, 7]
     cfg = write_config(tmp_path, studies, {"name": "local", "workers": 2}, "crash")
     with pytest.warns(RuntimeWarning, match="a worker process died"):
         assert run(cfg, tmp_path / "crash") == 0
@@ -279,7 +288,7 @@ def test_a_task_that_always_kills_its_worker_stops_after_the_retries(
         assert run(cfg, tmp_path / "always") == 1
     assert marker.read_text() == "xx"  # first try and one retry
     err = capsys.readouterr().err
-    assert "worker processes died 2 times; 1 of 1 tasks did not finish (executor.options.retries is 1)" in err
+    assert "worker processes died 2 times; 1 of 1 steps did not finish (executor.options.retries is 1)" in err
 
 
 def test_progress_counts_each_result_as_it_arrives(plugins_in_process, tmp_path: Path) -> None:
@@ -315,6 +324,7 @@ def test_progress_counts_each_result_as_it_arrives(plugins_in_process, tmp_path:
             "executor.options.start_method: 'fork' is not",
         ),
         ({"name": "local", "options": {"retries": -1}}, "executor.options.retries: must be an integer >= 0"),
+        ({"name": "local", "options": {"batch": "4"}}, "executor.options.batch: must be an integer >= 1"),
     ],
 )
 def test_bad_executor_settings_are_one_line_exit_2(
@@ -399,6 +409,8 @@ DASK = ("distributed",)
         ({"name": "dask", "workers": 1}, [], DASK),
         ({"name": "dask", "address": "tcp://10.0.0.5:8786"}, [], None),  # a cluster elsewhere
         ({"name": "dask"}, ["--address", "tcp://10.0.0.5:8786"], None),
+        ({"name": "dask", "options": {"address": "tcp://10.0.0.5:8786"}}, [], None),
+        ({"name": "dask", "address": "tcp://10.0.0.5:8786", "workers": 2}, ["--executor", "local"], ()),
         ({"name": "local", "workers": 1}, ["--workers", "3"], ()),
         ({"name": "local", "workers": 2}, ["--executor", "dask"], DASK),
         ({"name": "local", "workers": "4"}, [], None),  # the real parser reports it

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from dmca_core import hookimpl
-from dmca_core.batches import RunBatch, batches
+from dmca_core.batches import RunBatch, batch_option, batches
 from dmca_core.errors import DmcaError, PluginError, UsageError
 
 START_METHODS = ("forkserver", "spawn")
@@ -45,7 +45,7 @@ PRELOAD = (
     "dmca_core.default_plugins._worker_preload",
 )
 DEFAULT_RETRIES = 3
-OPTIONS = ("start_method", "retries")
+OPTIONS = ("start_method", "retries", "batch")
 
 
 def _default_method() -> str:
@@ -197,6 +197,7 @@ class LocalExecutor:
         retries = options.get("retries", DEFAULT_RETRIES)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise UsageError(f"executor.options.retries: must be an integer >= 0, got {retries!r}")
+        batch_option(options)
 
     def map(
         self,
@@ -228,8 +229,10 @@ class LocalExecutor:
         breaks = 0
         while remaining:
             with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(blas,)) as pool:
-                # steps in batches, large first (dmca_core/batches.py): fewer round trips
-                pending = {pool.submit(call, [items[i] for i in b]): b for _, b in batches(remaining, n)}
+                # steps in batches (dmca_core/batches.py): fewer round trips. After a worker died,
+                # one step a task, so that a step that kills its worker takes no other with it
+                most = batch_option(options) if breaks == 0 else 1
+                pending = {pool.submit(call, [items[i] for i in b]): b for b in batches(remaining, n, most)}
                 try:
                     self._collect(pending, results, finished, on_result)
                 except BaseException:
@@ -241,11 +244,11 @@ class LocalExecutor:
             breaks += 1
             if breaks > retries:
                 raise DmcaError(
-                    f"worker processes died {breaks} times; {len(remaining)} of {len(items)} tasks did not "
+                    f"worker processes died {breaks} times; {len(remaining)} of {len(items)} steps did not "
                     f"finish (executor.options.retries is {retries})"
                 )
             warnings.warn(
-                f"dmca: a worker process died; re-running {len(remaining)} unfinished task(s) "
+                f"dmca: a worker process died; re-running {len(remaining)} unfinished step(s) "
                 f"in a fresh pool ({breaks}/{retries})",
                 RuntimeWarning,
                 stacklevel=2,

@@ -11,16 +11,18 @@ elsewhere, up to ``allowed-failures`` times; a task that raises is re-run ``retr
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from dmca_core import hookimpl
-from dmca_core.batches import RunBatch, batches
+from dmca_core.batches import RunBatch, batch_option, batches
 from dmca_core.default_plugins.local_executor import (
     WithPlugins,
     default_workers,
@@ -29,7 +31,7 @@ from dmca_core.default_plugins.local_executor import (
 )
 from dmca_core.errors import DmcaError, UsageError
 
-OPTIONS = ("retries", "allowed_failures", "connect_timeout")
+OPTIONS = ("retries", "allowed_failures", "connect_timeout", "batch")
 DEFAULTS = {"retries": 2, "allowed_failures": 3, "connect_timeout": 30}
 
 
@@ -120,6 +122,7 @@ class DaskExecutor:
         _int_option(options, "retries", 0)
         _int_option(options, "allowed_failures", 0)
         _int_option(options, "connect_timeout", 1)
+        batch_option(options)
         address = options.get("address")
         if address is not None and (not isinstance(address, str) or "://" not in address):
             raise UsageError(
@@ -151,18 +154,19 @@ class DaskExecutor:
         if forked:
             settings["distributed.worker.multiprocessing-method"] = "forkserver"
             _keep_our_forkserver_preload()
-        # the scheduler reads allowed-failures when it is created
-        with dask.config.set(settings):
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address="127.0.0.1:0",  # health and metrics only (no bokeh): any free port
-                    silence_logs=logging.ERROR,
-                    preload=[f"{__package__}.worker_setup"] if forked else None,
-                )
+        # for the cluster's whole life: the scheduler reads allowed-failures when it is created,
+        # and a nanny reads the start method again when it replaces a worker that died
+        stack.enter_context(dask.config.set(settings))
+        cluster = stack.enter_context(
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address="127.0.0.1:0",  # health and metrics only (no bokeh): any free port
+                silence_logs=logging.ERROR,
+                preload=[f"{__package__}.worker_setup"] if forked else None,
             )
+        )
         return stack.enter_context(Client(cluster, set_as_default=False))
 
     def map(
@@ -182,36 +186,48 @@ class DaskExecutor:
 
         n = min(default_workers() if workers is None else workers, len(items))
         call = RunBatch(WithPlugins(fn, plugin_modules()))
-        lost: list[tuple[int, int, BaseException | None]] = []  # (first item, items, exception)
+        retries = _int_option(options, "retries", 0)
+        names = (f"dmca-steps-{uuid.uuid4().hex[:12]}-{k}" for k in itertools.count())
+        where: dict[str, list[int]] = {}  # task key -> the steps it runs
+        lost: list[tuple[int, BaseException | None]] = []  # (step, exception)
         with ExitStack() as stack:
             client = self._client(stack, n, options)
+
+            def submit(groups: list[list[int]]) -> list[Any]:
+                keys = [next(names) for _ in groups]  # named, so that errors name the task readably
+                batch = [[items[i] for i in g] for g in groups]
+                futures = client.map(call, batch, key=keys, pure=False, retries=retries)
+                where.update(zip(keys, groups, strict=True))
+                return futures
+
             threads = sum(client.nthreads().values()) if options.get("address") else n
-            work = batches(items, threads or n)
-            futures = client.map(
-                call, [b for _, b in work], pure=False, retries=_int_option(options, "retries", 0)
-            )
-            where = {fut.key: (start, len(b)) for fut, (start, b) in zip(futures, work, strict=True)}
+            first = submit(batches(range(len(items)), threads or n, batch_option(options)))
             stack.enter_context(client.as_current())  # as_completed looks for the current client
             # with_results: the client fetches each result as its task finishes, concurrently,
             # instead of one blocking round trip to a worker per result in this loop
-            for fut, res in as_completed(futures, with_results=True, raise_errors=False):
-                start, size = where[fut.key]
+            done = as_completed(first, with_results=True, raise_errors=False)
+            for fut, res in done:
+                group = where.pop(fut.key)
                 if fut.status != "finished":
                     # an errored task's result here is its (type, exception, traceback)
                     exc = res[1] if isinstance(res, tuple) and len(res) == 3 else res
-                    lost.append((start, size, exc if isinstance(exc, BaseException) else fut.exception()))
+                    exc = exc if isinstance(exc, BaseException) else fut.exception()
+                    if len(group) > 1 and not isinstance(exc, DmcaError):
+                        # e.g. one step that kills its worker: its batch-mates get a task each
+                        done.update(submit([[i] for i in group]))
+                        continue
+                    lost.extend((i, exc) for i in group)
                     continue
                 fut.release()  # the driver has it now; free the worker's copy
-                for i, item_result in enumerate(res, start):
+                for i, item_result in zip(group, res, strict=True):
                     results[i] = item_result
                     on_result(i, item_result)
         if lost:
-            i, _, exc = min(lost, key=lambda x: x[0])
+            i, exc = min(lost, key=lambda x: x[0])
             if isinstance(exc, DmcaError):  # e.g. a plugin module that does not import on the workers
                 raise exc
-            steps = sum(size for _, size, _ in lost)
             raise DmcaError(
-                f"{steps} of {len(items)} steps were lost on the Dask cluster, first step {i}: "
+                f"{len(lost)} of {len(items)} steps were lost on the Dask cluster, first step {i}: "
                 f"{type(exc).__name__}: {exc}"
             )
         return results
