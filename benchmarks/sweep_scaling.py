@@ -14,7 +14,7 @@ wrapper around the real executor; the rest (checks, writing results.json and the
 the same for every executor. Dask runs twice: with a LocalCluster it starts and closes itself, and
 against a LocalCluster already running in another process (``--address``; its start-up not
 timed). The forkserver is started first, as ``dmca run`` starts it, and serves both the local pool
-and the LocalCluster's workers (it preloads distributed too). BLAS is held
+and the LocalCluster's workers (it preloads the Dask plugin's module too). BLAS is held
 to one thread in every process. Printed: the times (best, then every round), the 2-worker
 speed-up over 1 worker, Dask's times over the local pool's, whether every run gave the same
 results.json numbers, and, before and after, the load average and the cores two busy processes
@@ -236,9 +236,9 @@ def main() -> None:
     from dmca_core.runner import run_experiment
 
     # as `dmca run` does before its own imports (dmca_core/cli.py); one server for every
-    # configuration, with distributed loaded as `dmca run --executor dask` loads it, and this
+    # configuration, with the Dask plugin's preload as `dmca run --executor dask` has it, and this
     # file's domain plugin as `dmca run` loads installed plugins there (their entry points)
-    start_forkserver(("distributed", "sweep_scaling"))
+    start_forkserver(("dmca_dask_executor.forkserver_preload", "sweep_scaling"))
     setup()
     # registered under its importable name (not __main__), so that worker processes can import it
     me = importlib.import_module("sweep_scaling")

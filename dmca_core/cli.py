@@ -332,15 +332,20 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     return parser
 
 
+# dmca_dask_executor.plugin.FORKSERVER_PRELOAD, named here so that looking ahead imports no plugin
+DASK_FORKSERVER_PRELOAD = ("dmca_dask_executor.forkserver_preload",)
+
+
 def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
     """What a forkserver started now should preload beyond the study code, or None for none.
 
     A forkserver is wanted when ``argv`` is a ``dmca run`` that will start worker processes on this
     machine: the built-in local pool with more than one worker (from a forkserver), or a Dask
-    LocalCluster (no address), whose workers also want ``distributed``. Read from the flags and a
-    plain look at the config's ``executor`` section; anything unusual answers None (the run then
-    starts its workers when it needs them, as it always can, and the real parsing reports any
-    error)."""
+    LocalCluster (no address), whose workers also want ``distributed`` and what the Dask plugin's
+    preload module does for them (a forkserver skips a module that is not installed). Read from
+    the flags and a plain look at the config's ``executor`` section; anything unusual answers None
+    (the run then starts its workers when it needs them, as it always can, and the real parsing
+    reports any error)."""
     if not argv or argv[0] != "run":
         return None
     import yaml
@@ -369,7 +374,7 @@ def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
     ):
         return None
     if name == "dask":
-        return None if address else ("distributed",)
+        return None if address else DASK_FORKSERVER_PRELOAD
     if name != "local" or method != "forkserver":
         return None
     if workers is None:

@@ -396,7 +396,7 @@ def test_batch_encrypted_telemetry_from_two_workers_opens_without_gaps(
 
 # --- dmca run starts the workers' forkserver before its own imports --------------------------------
 
-DASK = ("distributed",)
+DASK = ("dmca_dask_executor.forkserver_preload",)
 
 
 @pytest.mark.parametrize(

@@ -32,11 +32,13 @@ from dmca_core.errors import DmcaError, PluginError, UsageError
 
 START_METHODS = ("forkserver", "spawn")
 # imported once by the forkserver, inherited by every worker it forks. Besides the study code:
-# numpy.ma, which numpy's ``unique`` imports on first use (~15 ms of a worker's first step), the
-# modules a step imports late (cpdag, heap), and threadpoolctl for the pool's initializer.
+# numpy.ma, which numpy's ``unique`` imports on first use (~15 ms of a worker's first step),
+# numpy.random (numpy imports it on first use, ~8 ms), the modules a step imports late (cpdag,
+# heap), and threadpoolctl for the pool's initializer.
 PRELOAD = (
     "numpy",
     "numpy.ma",
+    "numpy.random",
     "threadpoolctl",
     "dmca_core.runner",
     "dmca_core.study",
