@@ -231,6 +231,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds, alternating; best kept")
     args = parser.parse_args()
 
+    from dmca_core.cli import DASK_FORKSERVER_PRELOAD
     from dmca_core.default_plugins.local_executor import start_forkserver
     from dmca_core.plugins import pm, setup
     from dmca_core.runner import run_experiment
@@ -238,7 +239,7 @@ def main() -> None:
     # as `dmca run` does before its own imports (dmca_core/cli.py); one server for every
     # configuration, with the Dask plugin's preload as `dmca run --executor dask` has it, and this
     # file's domain plugin as `dmca run` loads installed plugins there (their entry points)
-    start_forkserver(("dmca_dask_executor.forkserver_preload", "sweep_scaling"))
+    start_forkserver((*DASK_FORKSERVER_PRELOAD, "sweep_scaling"))
     setup()
     # registered under its importable name (not __main__), so that worker processes can import it
     me = importlib.import_module("sweep_scaling")
