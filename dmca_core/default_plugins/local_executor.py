@@ -60,8 +60,9 @@ def start_forkserver(extra: Sequence[str] = ()) -> bool:
 
     ``dmca run`` calls this before its own imports, so that the server's imports (~0.3 s of CPU)
     run on another core at the same time instead of before the first step; the Dask executor
-    adds ``distributed`` for the workers of the LocalCluster it starts. A pool started later finds
-    it running; modules missing from its preload are imported by each worker on first use.
+    adds its ``forkserver_preload`` module for the workers of the LocalCluster it starts. A pool
+    started later finds it running; modules missing from its preload are imported by each worker
+    on first use.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
