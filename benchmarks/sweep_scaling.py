@@ -231,8 +231,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds, alternating; best kept")
     args = parser.parse_args()
 
-    from dmca_core.cli import DASK_FORKSERVER_PRELOAD
-    from dmca_core.default_plugins.local_executor import start_forkserver
+    from dmca_core.default_plugins.local_executor import DASK_FORKSERVER_PRELOAD, start_forkserver
     from dmca_core.plugins import pm, setup
     from dmca_core.runner import run_experiment
 

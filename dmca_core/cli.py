@@ -332,10 +332,6 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     return parser
 
 
-# dmca_dask_executor.plugin.FORKSERVER_PRELOAD, named here so that looking ahead imports no plugin
-DASK_FORKSERVER_PRELOAD = ("dmca_dask_executor.forkserver_preload",)
-
-
 def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
     """What a forkserver started now should preload beyond the study code, or None for none.
 
@@ -374,6 +370,8 @@ def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
     ):
         return None
     if name == "dask":
+        from .default_plugins.local_executor import DASK_FORKSERVER_PRELOAD
+
         return None if address else DASK_FORKSERVER_PRELOAD
     if name != "local" or method != "forkserver":
         return None

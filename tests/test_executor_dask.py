@@ -108,17 +108,15 @@ def _worker_processes() -> set[int]:
     return {c.pid for c in psutil.Process().children(recursive=True) if c.pid != server}
 
 
-def test_dmca_run_starts_the_forkserver_with_the_plugins_preload_module() -> None:
-    """The look-ahead names the module without importing the plugin: the two must agree, and the
-    module must import (a forkserver would skip it silently)."""
+def test_the_forkserver_preload_module_named_in_core_imports() -> None:
+    """Core names the plugin's module without importing it (``dmca run`` starts the forkserver
+    before any plugin loads); a forkserver would skip a wrong name silently, so it must import."""
     import importlib
 
-    from dmca_core.cli import DASK_FORKSERVER_PRELOAD
-    from dmca_dask_executor.plugin import FORKSERVER_PRELOAD
+    from dmca_core.default_plugins.local_executor import DASK_FORKSERVER_PRELOAD
 
-    assert DASK_FORKSERVER_PRELOAD == FORKSERVER_PRELOAD
-    for name in FORKSERVER_PRELOAD:
-        importlib.import_module(name)
+    for name in DASK_FORKSERVER_PRELOAD:
+        assert importlib.import_module(name).__package__ == "dmca_dask_executor"
 
 
 def test_without_an_address_a_local_cluster_is_started_and_closed(
@@ -133,8 +131,7 @@ def test_without_an_address_a_local_cluster_is_started_and_closed(
     cfg = write_config(tmp_path, studies, {"name": "dask", "workers": 2}, "own")
     from multiprocessing import forkserver
 
-    from dmca_core.default_plugins.local_executor import start_forkserver
-    from dmca_dask_executor.plugin import FORKSERVER_PRELOAD
+    from dmca_core.default_plugins.local_executor import DASK_FORKSERVER_PRELOAD, start_forkserver
 
     monkeypatch.setenv("PYTHONHASHSEED", "123")  # values a nanny would overwrite
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -142,7 +139,7 @@ def test_without_an_address_a_local_cluster_is_started_and_closed(
     # a forkserver whose numpy sized its BLAS pool for every core, as in a plain shell; running
     # before the snapshot, as `dmca run` starts it first
     forkserver._forkserver._stop()
-    start_forkserver(FORKSERVER_PRELOAD)
+    start_forkserver(DASK_FORKSERVER_PRELOAD)
     before = _worker_processes()
     environ = dict(os.environ)
     during: set[int] = set()

@@ -22,6 +22,7 @@ import yaml
 from dmca_core import hookimpl
 from dmca_core.batches import batches
 from dmca_core.cli import main
+from dmca_core.default_plugins.local_executor import DASK_FORKSERVER_PRELOAD
 from dmca_core.errors import UsageError
 
 HELLO = Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"
@@ -396,7 +397,7 @@ def test_batch_encrypted_telemetry_from_two_workers_opens_without_gaps(
 
 # --- dmca run starts the workers' forkserver before its own imports --------------------------------
 
-DASK = ("dmca_dask_executor.forkserver_preload",)
+DASK = DASK_FORKSERVER_PRELOAD
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,9 @@ PRELOAD = (
     "dmca_core.heap",
     "dmca_core.default_plugins._worker_preload",
 )
+#: what the Dask plugin's own LocalCluster adds to the preload (a forkserver skips a module that is
+#: not installed); named here so that ``dmca run`` can start the forkserver before any plugin loads
+DASK_FORKSERVER_PRELOAD = ("dmca_dask_executor.forkserver_preload",)
 DEFAULT_RETRIES = 3
 OPTIONS = ("start_method", "retries", "batch")
 

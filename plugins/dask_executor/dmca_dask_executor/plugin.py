@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from dmca_core import hookimpl
 from dmca_core.batches import RunBatch, batch_option, batches
 from dmca_core.default_plugins.local_executor import (
+    DASK_FORKSERVER_PRELOAD,
     WithPlugins,
     default_workers,
     plugin_modules,
@@ -32,9 +33,6 @@ from dmca_core.default_plugins.local_executor import (
 from dmca_core.errors import DmcaError, UsageError
 
 OPTIONS = ("retries", "allowed_failures", "connect_timeout", "batch")
-#: what the forkserver of our own LocalCluster's workers preloads besides the study code (dmca run
-#: names it too, when it starts the forkserver ahead of its own imports)
-FORKSERVER_PRELOAD = (f"{__package__}.forkserver_preload",)
 DEFAULTS = {"retries": 2, "allowed_failures": 3, "connect_timeout": 30}
 
 
@@ -153,7 +151,7 @@ class DaskExecutor:
                 ) from None
         stack.enter_context(preserved_environ())  # entered first: restored after the cluster closes
         settings = local_cluster_config(_int_option(options, "allowed_failures", 0))
-        forked = start_forkserver(FORKSERVER_PRELOAD)
+        forked = start_forkserver(DASK_FORKSERVER_PRELOAD)
         if forked:
             settings["distributed.worker.multiprocessing-method"] = "forkserver"
             _keep_our_forkserver_preload()
