@@ -2,6 +2,19 @@
 # Installs the root distribution (dmca_core + sidrce) and the aes_gcm plugin, so encrypted
 # telemetry can be read with SIDRCE_AES_KEY; the numpy-only causal fallback comes along so the
 # image's `dmca` command works too.
+# Build stage: wheels, with a C compiler for the two scanners (sidrce/_linescan.c and
+# plugins/aes_gcm/dmca_aes_gcm/_envscan.c); the final image carries the wheels, not the compiler.
+FROM python:3.11.11-slim-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY dmca_core ./dmca_core
+COPY sidrce ./sidrce
+COPY plugins/aes_gcm ./plugins/aes_gcm
+COPY plugins/causal_fallback ./plugins/causal_fallback
+RUN pip wheel --no-cache-dir --no-deps -w /wheels . ./plugins/aes_gcm ./plugins/causal_fallback
+
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,13 +24,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLBACKEND=Agg \
     SIDRCE_TELEMETRY=/telemetry/ops_telemetry.jsonl
 
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY dmca_core ./dmca_core
-COPY sidrce ./sidrce
-COPY plugins/aes_gcm ./plugins/aes_gcm
-COPY plugins/causal_fallback ./plugins/causal_fallback
-RUN pip install . ./plugins/aes_gcm ./plugins/causal_fallback \
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -r /wheels \
+    && python -c "import sidrce._linescan, dmca_aes_gcm._envscan" \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin sidrce
 
 # the telemetry directory is mounted read-only; SIDRCE only reads it

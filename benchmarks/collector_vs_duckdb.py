@@ -309,8 +309,8 @@ def main() -> int:
             ("sidrce", sid_runs),
             ("1 process", one_runs),
         ]
-        if env is None:
-            print(f"{'sidrce collect (encrypted)':<38} skipped: {why}")
+        if env is None or not enc_runs:
+            print(f"{'sidrce collect (encrypted)':<38} skipped: {why or '--enc-repeat 0'}")
         else:
             t_enc, c_enc, _ = min(enc_runs, key=lambda r: r[0])
             t_eo, c_eo, _ = min(enc_one_runs, key=lambda r: r[0])

@@ -5,10 +5,14 @@ id, time, whether it is an intervention, and the North Star values whose medians
 causal effect, reliability score, SR9, DI2, NaN where absent: 69 bytes), never the raw text; of the
 confidence interval only each group's latest is kept. Bad lines are counted by reason and skipped.
 
-Speed: plain lines are decoded a slice at a time by one msgspec call into typed structs (see
-:mod:`sidrce.validate`; string fields whose values repeat are narrowed to the values seen, so they
-cost no allocation), and turned into numpy columns without a per-record Python loop; a slice with
-any line the fast path cannot take is read line by line with the exact check. A slice of envelopes
+Speed: plain lines go through a compiled scanner (``sidrce/_linescan.c``, built at install; see
+:data:`sidrce.validate.SCANNER`) that writes the report's numbers, times and group indices straight
+into numpy columns, 4,096 lines a call, and gives up on anything outside the common shape. From
+there on, or where it was not built, lines are decoded a slice at a time by one msgspec call into
+typed structs (see :mod:`sidrce.validate`; string fields whose values repeat are narrowed to the
+values seen, so they cost no allocation), and turned into columns without a per-record Python
+loop; a slice with any line neither fast path can take is read line by line with the exact
+check. Each fast path accepts only what the contract accepts, with the values json.loads gives. A slice of envelopes
 is opened at once by the reader (``feed_block``, when it has one) and its plaintext records go
 through the same decode; a slice the reader or the decode cannot take whole is read line by line.
 A large file is read by two processes, each half of it, and merged as if read in order: the
@@ -50,6 +54,8 @@ from sidrce.validate import (
     FAST,
     NUMBER_FIELDS,
     REPEATED,
+    SCAN_COLUMNS,
+    SCANNER,
     fast_decoder,
     loads,
     problem,
@@ -79,11 +85,13 @@ _get_ns = [(col, attrgetter(name)) for name, col in NORTH_STAR.items()]
 _COLUMNS = ("cost", "qps", "lat", *NORTH_STAR.values())
 _get_numbers = attrgetter("infra_cost_usd", "qps", "latency_p95_ms", *NORTH_STAR)
 _get_latest = attrgetter(*LATEST)
+_SCAN_COL = dict(SCAN_COLUMNS)
 _get_kind = attrgetter("domain", "hypothesis", "intervention")
 KINDS_MAX = 1 << 16
 LITERALS_MAX = 32  # values of one string field worth listing in the decoder's type
 PARALLEL_MEDIANS = 1 << 16  # records from which the report's overall medians get their own thread
 FAST_LINES = 4096  # lines per fast-path decode: small enough for the decoded objects to stay in cache
+SCAN_LINES = 4096  # lines per call of the compiled scanner: its columns stay in cache
 
 
 class Columns:
@@ -194,6 +202,7 @@ class Aggregator:
         self._lit_off: set[str] = set()  # fields with too many values to list
         self._kind_gid = np.zeros(16, np.int32)
         self._kind_chg = np.zeros(16, np.bool_)
+        self._scan_bufs: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- input ---------------------------------------------------------------------------------
     def file(self, label: str) -> FileState:
@@ -435,13 +444,52 @@ class Aggregator:
             }
             num.update((col, _floats(recs, get, n)) for col, get in _get_ns)
         self.cols.extend(gid=gid, ts=ts, chg=self._kind_chg[: len(self._kinds)][kind], **num)
-        self._note_latest(recs, gid, ts, num["eff"])
+        self._note_latest(
+            lambda r: tuple(None if v is UNSET else v for v in _get_latest(recs[r])), gid, ts, num["eff"]
+        )
         self.version += 1
         return True
 
-    def _note_latest(self, recs: list[Any], gid: np.ndarray, ts: np.ndarray, eff: np.ndarray) -> None:
+    def add_scanned(
+        self, data: bytes | memoryview, start: int = 0, expect: int | None = None
+    ) -> tuple[int, int] | None:
+        """Up to :data:`SCAN_LINES` plain lines of ``data`` from offset ``start``, read by the
+        compiled scanner straight into columns: ``(lines, offset after them)``, or None (nothing
+        added) if it gives up, and the msgspec path reads them. ``expect``: all of ``data`` must be
+        exactly that many lines, else nothing is added."""
+        cap = SCAN_LINES if expect is None else expect + 1  # + 1: a line more than expected shows
+        bufs = self._scan_bufs
+        if bufs is None or len(bufs[1]) < cap:
+            bufs = self._scan_bufs = (np.empty(len(SCAN_COLUMNS) * cap), np.empty(cap, np.int32))
+        table, local = bufs
+        res = SCANNER.scan(data, start, table, local[:cap])
+        if res is None:
+            return None
+        n, end, triples = res
+        if expect is not None and (n != expect or end != len(data)):
+            return None
+        if n == 0:
+            return n, end
+        if len(self._kinds) + len(triples) > KINDS_MAX:  # a cache: distinct interventions must not grow it
+            self._kinds.clear()
+        kind = np.fromiter(map(self._kind, triples), np.int32, len(triples))[local[:n]]
+        self.flush()  # keep file order
+        gid = self._kind_gid[: len(self._kinds)][kind]
+        num = {col: table[c * cap : c * cap + n] for c, (_, col) in enumerate(SCAN_COLUMNS)}
+        self.cols.extend(gid=gid, chg=self._kind_chg[: len(self._kinds)][kind], **num)
+        latest = [num[_SCAN_COL[name]] for name in LATEST]
+
+        def values(r: int) -> tuple[float | None, ...]:
+            return tuple(None if v != v else v for v in (float(c[r]) for c in latest))  # NaN: absent
+
+        self._note_latest(values, gid, num["ts"], num["eff"])
+        self.version += 1
+        return n, end
+
+    def _note_latest(self, values: Any, gid: np.ndarray, ts: np.ndarray, eff: np.ndarray) -> None:
         """:meth:`Latest.note` for a block, only for the rows that can be a group's latest: the
-        last row with an effect per group, and the one with the latest ``ts`` (ties: the last)."""
+        last row with an effect per group, and the one with the latest ``ts`` (ties: the last).
+        ``values(row)``: that row's :data:`LATEST` figures, None where absent."""
         has = ~np.isnan(eff)
         if bool(has.all()):  # the common case: every record carries an effect
             rows, g, t = np.arange(len(eff)), gid, ts
@@ -462,9 +510,8 @@ class Aggregator:
             candidates = np.union1d(rows[order[ends]], last)
         for r in np.sort(candidates):
             r = int(r)
-            vals = tuple(None if v is UNSET else v for v in _get_latest(recs[r]))
             # rows in line order: the file-order candidate ends as each group's last row
-            self.latest.note(int(gid[r]), float(ts[r]), vals)
+            self.latest.note(int(gid[r]), float(ts[r]), values(r))
 
     def learn(self, recs: list[Any]) -> None:
         """Note the values of the repeated string fields in ``recs`` and narrow the decoder."""
@@ -663,6 +710,23 @@ class FileState:
         return len(lines)
 
     def _block_fast(self, data: bytes | memoryview, line0: int) -> int:
+        """Plain records through the compiled scanner, :data:`SCAN_LINES` a call, until it gives
+        up; from there (or for envelopes) :meth:`_slices`."""
+        pos = lines = 0
+        if SCANNER is not None and self.mode != "encrypted":
+            size = len(data)
+            while pos < size:
+                res = self.agg.add_scanned(data, pos)
+                if res is None:
+                    break
+                self._plain()
+                lines += res[0]
+                pos = res[1]
+            if pos == size:
+                return lines
+        return lines + self._slices(data[pos:] if pos else data, line0 + lines)
+
+    def _slices(self, data: bytes | memoryview, line0: int) -> int:
         """Slices of :data:`FAST_LINES` lines: each one decoded in one C call when every line in it
         is a plain record (or opened at once by the reader when every line is an ordinary
         envelope), else read line by line (so one bad line costs only its own slice)."""
@@ -702,15 +766,26 @@ class FileState:
                 agg.learn(recs)
         return recs
 
+    def _records(self, data: bytes | memoryview, nl: int) -> bool:
+        """``nl`` plain records, one per line, added by the compiled scanner or else by one msgspec
+        call; False (nothing added) if either finds a line it cannot take."""
+        if SCANNER is not None and self.agg.add_scanned(data, expect=nl) is not None:
+            return True
+        recs = self._decode(data)
+        return recs is not None and len(recs) == nl and self.agg.add_fast(recs)
+
     # the fast path: a whole slice of plain records in one C call
     def _fast(self, data: bytes | memoryview, nl: int) -> bool:
-        recs = self._decode(data)
-        if recs is None or len(recs) != nl or not self.agg.add_fast(recs):
+        if not self._records(data, nl):
             return False
+        self._plain()
+        return True
+
+    def _plain(self) -> None:
+        """Plain records were taken by a fast path."""
         if self.mode is None:
             self.mode = "plain"
         self.plaintext = True
-        return True
 
     def _fast_envelopes(self, data: bytes | memoryview, line0: int, ends: np.ndarray) -> bool:
         """A slice of envelopes opened at once by the reader (``feed_block``), their records
@@ -742,8 +817,7 @@ class FileState:
             starts[1:] = ends[:-1] + 1
             if not (bool((a[starts] == 123).all()) and bool((a[ends - 1] == 125).all())):
                 return False
-            recs = self._decode(res.records)
-            if recs is None or len(recs) != len(ends) or not self.agg.add_fast(recs):
+            if not self._records(res.records, len(ends)):
                 return False
         res.commit()
         if self.mode is None:

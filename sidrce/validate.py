@@ -1,6 +1,6 @@
 """Per-line validation of plain telemetry records, in agreement with ``telemetry_contract.json``.
 
-Two checks with one meaning:
+Checks with one meaning:
 
 - :func:`problem` is the exact rule (the contract's, enforced by hand in
   :func:`dmca_core.telemetry.record.record_problem`) plus two rules of SIDRCE's own: a ``ts`` that
@@ -11,6 +11,9 @@ Two checks with one meaning:
   constraints are at least as strict as the contract's. Whatever it accepts the contract accepts;
   whatever it refuses is re-checked by :func:`problem`, so the verdict is always the exact one.
   ``tests/test_sidrce_validate.py`` checks both against ``jsonschema`` with the contract.
+- :data:`SCANNER` (when ``sidrce/_linescan.c`` was compiled at install) reads whole blocks of
+  lines in the common shape straight into numeric columns, and gives up on a block at anything
+  else; the same one-sided rule holds (``tests/test_sidrce_linescan.py``).
 """
 
 from __future__ import annotations
@@ -235,3 +238,40 @@ def check_line(line: bytes) -> tuple[str, str] | None:
         return "not_json", str(exc).split(":")[0]
     why = problem(obj)
     return ("schema", why) if why else None
+
+
+# --- the fastest path: a compiled scanner into columns ------------------------------------------
+#: the numeric columns the scanner fills, in this order: the collector's columns, then the CI
+SCAN_COLUMNS = (
+    ("ts", "ts"),
+    ("infra_cost_usd", "cost"),
+    ("qps", "qps"),
+    ("latency_p95_ms", "lat"),
+    ("causal_effect", "eff"),
+    ("reliability_score", "rel"),
+    ("SR9", "sr9"),
+    ("DI2", "di2"),
+    ("ci_low", "ci_low"),
+    ("ci_high", "ci_high"),
+)
+_KIND_CODES = {"str": 0, "int0": 1, "num0": 2, "num": 3, "ts": 4, "version": 5}
+_ROLES = {"domain": 1, "hypothesis": 2, "intervention": 3}
+
+
+def _build_scanner() -> Any:
+    """The compiled scanner (``sidrce/_linescan.c``) for the record's fields, or ``None`` where it
+    was not built (no C compiler at install time): the collector then reads with msgspec."""
+    try:
+        from sidrce._linescan import Scanner
+    except ImportError:
+        return None
+    col = {name: i for i, (name, _) in enumerate(SCAN_COLUMNS)}
+    required = {name for name, _ in REQUIRED}
+    fields = [
+        (name, _KIND_CODES[kind], col.get(name, -1), _ROLES.get(name, 0), name in required)
+        for name, kind in REQUIRED + OPTIONAL
+    ]
+    return Scanner(fields, len(SCAN_COLUMNS), SCHEMA_VERSION)
+
+
+SCANNER = _build_scanner()

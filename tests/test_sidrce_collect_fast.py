@@ -12,6 +12,8 @@ from test_sidrce_fastpaths import rows
 from sidrce import collector as C
 from sidrce.collector import Aggregator
 
+pytestmark = pytest.mark.usefixtures("plain_reader")  # each fast path in turn
+
 
 @pytest.mark.parametrize(
     "filt", [{}, {"domain": "a"}, {"hypothesis": "y"}, {"domain": "c", "hypothesis": "x"}]

@@ -19,7 +19,7 @@ from sidrce import cli
 from sidrce import collector as C
 from sidrce.collector import Aggregator, collect
 
-pytestmark = pytest.mark.aes
+pytestmark = [pytest.mark.aes, pytest.mark.usefixtures("envelope_reader")]
 
 KEY = bytes(range(32))
 ENV = {"SIDRCE_AES_KEY": base64.b64encode(KEY).decode()}

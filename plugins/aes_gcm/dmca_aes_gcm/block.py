@@ -1,7 +1,9 @@
 """Opening a whole slice of envelopes at once: the reader's fast path (``Reader.feed_block``).
 
-The slice's lines are decoded by one msgspec call into typed structs (base64 decoded in C), their
-counters checked as arrays, and their ciphertexts opened by one ``map`` over the AEAD. The fast path
+Line envelopes spelled exactly as the writer spells them, all of one stream, are read by the
+compiled scanner (``_envscan.c``, built at install where a C compiler is found); other slices are
+decoded by one msgspec call into typed structs (base64 decoded in C). Then their counters are
+checked as arrays, and their ciphertexts opened by one ``map`` over the AEAD. The fast path
 takes only the ordinary case, where it is sure to agree with :meth:`Reader.feed` line by line: every
 line one canonical envelope (no escapes, no non-canonical base64), known keys, every counter exactly
 the next one of its stream, a final envelope only as its stream's last line here (with the end
@@ -26,6 +28,11 @@ from .envelope import _KID, _SID, ALG, NONCE_BYTES, TAG_BYTES, VERSION, batch_aa
 
 if TYPE_CHECKING:
     from .reader import Reader
+
+try:
+    from . import _envscan  # the C scanner of line envelopes (setup.py); optional
+except ImportError:  # pragma: no cover - not built (no C compiler): msgspec reads them
+    _envscan = None  # type: ignore[assignment]
 
 try:
     import msgspec
@@ -205,15 +212,35 @@ def feed_block(
     if not (bool((a[starts] == 123).all()) and bool((a[ends - 1] == 125).all())):
         return None
     batch = raw.startswith(b'{"v":1,"alg":"A256GCM","kid":"') and b',"b":' in raw[: ends[0]]
+    lines = np.arange(line0, line0 + k)
+    if not batch and _envscan is not None:
+        # the writer's own spelling, one stream, read in C; anything else: msgspec below
+        got = _envscan.scan_lines(raw, k)
+        if got is not None and reader._names.learn({got[0]}, {got[1]}):
+            kid, sid, first, final, nonces, cts = got
+            finals = np.zeros(k, np.bool_)
+            finals[-1] = final
+            counters = np.arange(first, first + k, dtype=np.int64)
+            return _line_envelopes(reader, [kid] * k, [sid] * k, True, counters, finals, nonces, cts, lines)
     envs = _decode(reader._names, raw, batch)
     if envs is None or len(envs) != k:
         return None
-    lines = np.arange(line0, line0 + k)
     if batch:
         if not _canonical_ct(a, ends, np.fromiter(map(len, map(_get_ct, envs)), np.int64, k)):
             return None
         return _batches(reader, envs, lines)
-    return _line_envelopes(reader, envs, lines, a, ends)
+    kids, sids, one = _streams_of(envs)
+    counters = np.fromiter(map(_get_seq, envs), np.int64, k)
+    flags = list(map(_get_final, envs))
+    if flags.count(msgspec.UNSET) == k:
+        finals = np.zeros(k, np.bool_)
+    else:
+        finals = np.array([f is True for f in flags], np.bool_)
+    cts = list(map(_get_ct, envs))
+    lens = np.fromiter(map(len, cts), np.int64, k)
+    if not _canonical_ct(a, ends, lens):  # msgspec also decodes base64 whose padding bits are set
+        return None
+    return _line_envelopes(reader, kids, sids, one, counters, finals, list(map(_get_n, envs)), cts, lines)
 
 
 def _streams_of(envs: list[Any]) -> tuple[list[str], list[str], bool]:
@@ -293,16 +320,19 @@ def _apply(
 
 
 def _line_envelopes(
-    reader: Reader, envs: list[Any], lines: np.ndarray, a: np.ndarray, ends: np.ndarray
+    reader: Reader,
+    kids: list[str],
+    sids: list[str],
+    one: bool,
+    counters: np.ndarray,
+    finals: np.ndarray,
+    nonces: list[bytes],
+    cts: list[bytes],
+    lines: np.ndarray,
 ) -> BlockResult | None:
-    k = len(envs)
-    kids, sids, one = _streams_of(envs)
-    counters = np.fromiter(map(_get_seq, envs), np.int64, k)
-    flags = list(map(_get_final, envs))
-    if flags.count(msgspec.UNSET) == k:
-        finals = np.zeros(k, np.bool_)
-    else:
-        finals = np.array([f is True for f in flags], np.bool_)
+    """Open a slice of line envelopes (its ids, counters, final flags, nonces and ciphertexts, one
+    per line; one: a single key and stream); None when the plan or any tag fails."""
+    k = len(cts)
     plan = _plan(reader, "line", sids, kids, counters, finals, one)
     if plan is None:
         return None
@@ -326,14 +356,14 @@ def _line_envelopes(
             aads[last] = line_aad(kid, sid, int(counters[last]), True)
     try:
         if one:
-            plain = list(map(keys[0].decrypt, map(_get_n, envs), map(_get_ct, envs), aads))
+            plain = list(map(keys[0].decrypt, nonces, cts, aads))
         else:
-            plain = [aead.decrypt(e.n, e.ct, aad) for aead, e, aad in zip(keys, envs, aads, strict=True)]
+            plain = [
+                aead.decrypt(n, ct, aad) for aead, n, ct, aad in zip(keys, nonces, cts, aads, strict=True)
+            ]
     except InvalidTag:
         return None
     lens = np.fromiter(map(len, plain), np.int64, k)
-    if not _canonical_ct(a, ends, lens + TAG_BYTES):  # GCM: ciphertext = plaintext + tag
-        return None
     # a final envelope carries no record (the writer's end marker); any other empty plaintext is
     # left to the exact path
     has = ~finals
