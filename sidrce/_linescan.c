@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -105,6 +106,22 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
         self->nfields = (int)i + 1;
     }
     Py_DECREF(seq);
+    /* the triple's strings and ts are on every line the scanner takes: required strings, one ts */
+    int roles = 0, ts_fields = 0;
+    for (int i = 0; i < self->nfields; i++) {
+        if (self->role[i] != R_NONE) {
+            if (self->kind[i] != K_STR || !((self->required >> i) & 1) || (roles >> self->role[i]) & 1) {
+                PyErr_SetString(PyExc_ValueError, "a triple role on a field that is not a required string");
+                return -1;
+            }
+            roles |= 1 << self->role[i];
+        }
+        ts_fields += self->kind[i] == K_TS;
+    }
+    if (roles != (1 << R_DOMAIN | 1 << R_HYP | 1 << R_INTERV) || ts_fields != 1) {
+        PyErr_SetString(PyExc_ValueError, "need domain, hypothesis and intervention roles and one ts field");
+        return -1;
+    }
     self->ncols = ncols;
     self->version = version;
     return 0;
@@ -121,14 +138,21 @@ static inline const unsigned char *string_end(const unsigned char *p) {
     return *p == '"' ? p : NULL;
 }
 
+/* the fast path needs each double operation rounded once, to double (not x87's extended) */
+#if FLT_EVAL_METHOD == 0
+#define CLINGER 1
+#else
+#define CLINGER 0
+#endif
+
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* A JSON number at *pp into *out, correctly rounded (as msgspec and Python's float() round).
  * Returns 1 on success, 0 to give up (not JSON's number grammar, too long), -1 on a Python error.
- * Integers with at most 15 significant digits times a power of ten up to 22 are exact in a double,
- * so one multiplication or division rounds correctly (Clinger's fast path); others go to CPython's
- * own correctly rounded converter. */
+ * An integer up to 2^53 and a power of ten up to 10^22 are both exact in a double, so one
+ * multiplication or division rounds correctly (Clinger's fast path); others go to CPython's own
+ * correctly rounded converter. */
 static int number(const unsigned char **pp, double *out) {
     const unsigned char *p = *pp, *start = p;
     int neg = 0, ndig = 0, truncated = 0, integral = 1;
@@ -146,7 +170,8 @@ static int number(const unsigned char **pp, double *out) {
                 m = m * 10 + (uint64_t)(*p - '0');
                 ndig++;
             } else {
-                exp10++;
+                if (exp10 < 100000) /* bounded: a line of a billion digits must not overflow it */
+                    exp10++;
                 truncated = 1;
             }
             p++;
@@ -161,7 +186,8 @@ static int number(const unsigned char **pp, double *out) {
             return 0;
         while (is_digit(*p)) {
             if (m == 0 && *p == '0') {
-                exp10--; /* a leading zero of the fraction: not a significant digit */
+                if (exp10 > -100000) /* a leading zero of the fraction: not a significant digit */
+                    exp10--;
             } else if (ndig < 19) {
                 m = m * 10 + (uint64_t)(*p - '0');
                 ndig++;
@@ -198,7 +224,7 @@ static int number(const unsigned char **pp, double *out) {
             return 1;
         }
         v = 0.0;
-    } else if (!truncated && m <= ((uint64_t)1 << 53) && exp10 >= -22 && exp10 <= 22) {
+    } else if (CLINGER && !truncated && m <= ((uint64_t)1 << 53) && exp10 >= -22 && exp10 <= 22) {
         v = exp10 < 0 ? (double)m / POW10[-exp10] : (double)m * POW10[exp10];
     } else {
         char buf[NUMBUF];
@@ -298,6 +324,7 @@ static int ts_epoch(const unsigned char *s, Py_ssize_t w, double *out) {
 typedef struct {
     Py_ssize_t off[3];
     Py_ssize_t len[3];
+    uint32_t hash; /* compared before the bytes: colliding triples cost no memcmp */
 } Triple;
 
 static inline uint32_t hash_triple(const unsigned char *base, const Py_ssize_t *off, const Py_ssize_t *len) {
@@ -338,6 +365,12 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
     if (colbuf.len / (Py_ssize_t)sizeof(double) < (Py_ssize_t)self->ncols * cap || start < 0 ||
         start > data.len) {
         PyErr_SetString(PyExc_ValueError, "output buffers too small, or start out of range");
+        goto done;
+    }
+    const char *d0 = data.buf, *d1 = d0 + data.len;
+    const char *c0 = colbuf.buf, *c1 = c0 + colbuf.len, *k0 = kindbuf.buf, *k1 = k0 + kindbuf.len;
+    if ((c0 < d1 && d0 < c1) || (k0 < d1 && d0 < k1)) { /* writing into data could erase a '\n' */
+        PyErr_SetString(PyExc_ValueError, "output buffers overlap the input");
         goto done;
     }
     triples = PyMem_Malloc(sizeof(Triple) * MAXTRIPLES);
@@ -493,10 +526,10 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
         }
         /* the line's triple: the last one again (the common case), else the hash table */
         if (last < 0 || !same_triple(base, &triples[last], off, len)) {
-            uint32_t h = hash_triple(base, off, len) & (HSLOTS - 1);
+            uint32_t full = hash_triple(base, off, len), h = full & (HSLOTS - 1);
             int found = -1;
             while (slots[h] >= 0) {
-                if (same_triple(base, &triples[slots[h]], off, len)) {
+                if (triples[slots[h]].hash == full && same_triple(base, &triples[slots[h]], off, len)) {
                     found = slots[h];
                     break;
                 }
@@ -510,6 +543,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
                 found = ntriples++;
                 memcpy(triples[found].off, off, sizeof off);
                 memcpy(triples[found].len, len, sizeof len);
+                triples[found].hash = full;
                 slots[h] = (int16_t)found;
             }
             last = found;

@@ -460,7 +460,9 @@ class Aggregator:
         cap = SCAN_LINES if expect is None else expect + 1  # + 1: a line more than expected shows
         bufs = self._scan_bufs
         if bufs is None or len(bufs[1]) < cap:
-            bufs = self._scan_bufs = (np.empty(len(SCAN_COLUMNS) * cap), np.empty(cap, np.int32))
+            bufs = (np.empty(len(SCAN_COLUMNS) * cap), np.empty(cap, np.int32))
+            if cap <= SCAN_LINES + 1:  # kept for the next call; a batch envelope's many records are not
+                self._scan_bufs = bufs
         table, local = bufs
         res = SCANNER.scan(data, start, table, local[:cap])
         if res is None:

@@ -252,3 +252,17 @@ def test_times_match_the_exact_reading(scanner: Any, digits: int) -> None:
         h, mi, s = rng.randrange(24), rng.randrange(60), rng.randrange(60)
         ts = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}Z"
         assert check(scanner, json.dumps(base | {"ts": ts}).encode()), ts
+
+
+def test_a_bad_field_table_or_overlapping_buffers_are_refused(scanner: Any) -> None:
+    from sidrce._linescan import Scanner
+
+    good = [("domain", 0, -1, 1, True), ("hypothesis", 0, -1, 2, True), ("intervention", 0, -1, 3, True)]
+    ts = [("ts", 4, 0, 0, False)]
+    Scanner(good + ts, 1, 1)  # the smallest table it takes
+    for fields in (good, good[:2] + ts, [(*good[0][:4], False), *good[1:], *ts], good + ts + ts):
+        with pytest.raises(ValueError):
+            Scanner(fields, 1, 1)  # a role missing or not required, no ts, or two
+    buf = bytearray(json.dumps(canonical(random.Random(9))).encode() + b"\n") + bytearray(4096)
+    with pytest.raises(ValueError, match="overlap"):
+        scanner.scan(buf, 0, memoryview(buf)[-8 * len(V.SCAN_COLUMNS) :].cast("d"), np.empty(1, np.int32))

@@ -104,7 +104,7 @@ static PyObject *scan_lines(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*n", &data, &count))
         return NULL;
     PyObject *nonces = NULL, *cts = NULL, *result = NULL;
-    if (count <= 0)
+    if (count <= 0 || count > data.len) /* every line holds at least its '\n' */
         goto giveup;
     nonces = PyList_New(count);
     cts = PyList_New(count);
