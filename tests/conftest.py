@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
@@ -112,3 +113,19 @@ def envelope_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     else:
         monkeypatch.setattr(block, "_envscan", None)
     return request.param
+
+
+def mutated(text: bytes, rng: random.Random, alphabet: bytes, times: int) -> bytes:
+    """``text`` with ``times`` random one-byte edits (replace, insert or delete, from
+    ``alphabet``), for tests that a fast reader never takes what the exact one refuses."""
+    out = bytearray(text)
+    for _ in range(times):
+        at = rng.randrange(len(out))
+        op = rng.randrange(3)
+        if op == 0:
+            out[at] = rng.choice(alphabet)
+        elif op == 1:
+            out.insert(at, rng.choice(alphabet))
+        else:
+            del out[at]
+    return bytes(out)

@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import require_compiled
+from conftest import mutated, require_compiled
 from test_sidrce_collect_fast_enc import rows, sealed
 
 pytestmark = pytest.mark.aes
@@ -103,15 +103,6 @@ def test_random_mutations_never_pass_a_line_the_exact_parser_refuses(scan: Any) 
     alphabet = b'{}",:=+/0123456789ABCDEFabcdefnqtru \\\x00\xff'
     taken = 0
     for i in range(20000):
-        text = bytearray(lines[i % len(lines)].rstrip(b"\n"))
-        for _ in range(1 + i % 2):
-            at = rng.randrange(len(text))
-            op = rng.randrange(3)
-            if op == 0:
-                text[at] = rng.choice(alphabet)
-            elif op == 1:
-                text.insert(at, rng.choice(alphabet))
-            else:
-                del text[at]
-        taken += agree(scan, [bytes(text).replace(b"\n", b" ") + b"\n"])
+        text = mutated(lines[i % len(lines)].rstrip(b"\n"), rng, alphabet, 1 + i % 2)
+        taken += agree(scan, [text.replace(b"\n", b" ") + b"\n"])
     assert taken > 1000  # a changed ciphertext byte is still a well-formed envelope

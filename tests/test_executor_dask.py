@@ -232,8 +232,9 @@ def test_a_step_that_always_kills_its_worker_does_not_take_its_batch_mates_with_
     failed = [i for i, r in enumerate(got) if r["status"] == "failed"]
     assert len(failed) == int(lost.group(1))  # every lost step is reported, none dropped
     # a step Dask had also placed on a worker the crash took down (twice) may be lost with it, as
-    # without batches: that depends on timing; every other step finished, as in a run without it
-    assert len(failed) < 12 and int(lost.group(2)) == 1
+    # without batches (step 0 too, at times): that depends on timing; every other step finished,
+    # as in a run without it, and the message names the first step lost
+    assert 1 in failed and len(failed) < 12 and int(lost.group(2)) == min(failed)
     done = tmp_path / "crashed-already"
     done.touch()  # crash_once with its marker present runs as the toy domain does
     calm = {**hello_study(domain="crash_once"), "params": {"marker": str(done)}}
