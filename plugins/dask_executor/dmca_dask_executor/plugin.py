@@ -64,6 +64,14 @@ def local_cluster_config(allowed_failures: int) -> dict[str, Any]:
     Setting it turns off glibc's adaptive mmap threshold, so every large numpy temporary is
     mmapped and unmapped afresh: short study steps took ~50% more CPU (docs/benchmarks.md). Our
     workers keep nothing between tasks, so they do without it; the one-BLAS-thread settings stay.
+
+    ``lost-worker-timeout``: 15 s after a worker leaves the scheduler, the cluster closes its nanny
+    if no worker of that name is registered at that moment. A nanny restarts its dead worker
+    itself, so the check only matters when it falls in the second or so of a later restart (a
+    step that kills its worker again); then it closed the nanny for good, and once every nanny
+    was closed the run waited forever on queued tasks (seen in a test that kills workers
+    repeatedly, 3 times in about 35 runs). Our cluster lives for one run; a nanny that cannot
+    restart its worker is closed with the cluster.
     """
     import dask
 
@@ -73,6 +81,7 @@ def local_cluster_config(allowed_failures: int) -> dict[str, Any]:
         # the statistical profiler samples every task thread's stack each 10 ms for the
         # dashboard's profile page, which dmca does not serve: ~25% of a short step's CPU
         "distributed.worker.profile.enabled": False,
+        "distributed.deploy.lost-worker-timeout": "1 day",
         "distributed.nanny.pre-spawn-environ": {
             k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"
         },
