@@ -110,6 +110,15 @@ def _probe(address: str, timeout: float) -> None:
     socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
 
 
+def _failure(fut: Any) -> BaseException:
+    """Why a task that is done has no result: its exception, or the cancellation."""
+    try:
+        exc = fut.exception()
+    except BaseException as cancelled:  # noqa: BLE001 - CancelledError, or the client closing
+        return cancelled
+    return exc if isinstance(exc, BaseException) else RuntimeError(f"task {fut.key} has no result")
+
+
 def _int_option(options: Mapping[str, Any], key: str, minimum: int) -> int:
     value = options.get(key, DEFAULTS[key])
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -213,25 +222,29 @@ class DaskExecutor:
             threads = sum(client.nthreads().values()) if options.get("address") else n
             first = submit(batches(range(len(items)), threads or n, batch_option(options)))
             stack.enter_context(client.as_current())  # as_completed looks for the current client
-            # with_results: the client fetches each result as its task finishes, concurrently,
-            # instead of one blocking round trip to a worker per result in this loop
-            done = as_completed(first, with_results=True, raise_errors=False)
-            for fut, res in done:
-                group = where.pop(fut.key)
-                if fut.status != "finished":
-                    # an errored task's result here is its (type, exception, traceback)
-                    exc = res[1] if isinstance(res, tuple) and len(res) == 3 else res
-                    exc = exc if isinstance(exc, BaseException) else fut.exception()
-                    if len(group) > 1 and not isinstance(exc, DmcaError):
-                        # e.g. one step that kills its worker: its batch-mates get a task each
-                        done.update(submit([[i] for i in group]))
+            # Not with_results: there, a result whose worker dies while it is fetched is computed
+            # again, and if that run fails too, the exception ends as_completed's own fetching
+            # task and the run waits forever. Here the tasks done so far are fetched in one call
+            # ("skip": a failed one comes back as None, and is handled below).
+            done = as_completed(first)
+            for ready in done.batches():
+                finished = {f.key: f for f in ready if f.status == "finished"}
+                got = client.gather(finished, errors="skip") if finished else {}
+                for fut in ready:
+                    group = where.pop(fut.key)
+                    res = got.get(fut.key)
+                    if res is None:  # errored or cancelled, maybe while its result was fetched
+                        exc = _failure(fut)
+                        if len(group) > 1 and not isinstance(exc, DmcaError):
+                            # e.g. one step that kills its worker: its batch-mates get a task each
+                            done.update(submit([[i] for i in group]))
+                            continue
+                        lost.extend((i, exc) for i in group)
                         continue
-                    lost.extend((i, exc) for i in group)
-                    continue
-                fut.release()  # the driver has it now; free the worker's copy
-                for i, item_result in zip(group, res, strict=True):
-                    results[i] = item_result
-                    on_result(i, item_result)
+                    fut.release()  # the driver has it now; free the worker's copy
+                    for i, item_result in zip(group, res, strict=True):
+                        results[i] = item_result
+                        on_result(i, item_result)
         if lost:
             i, exc = min(lost, key=lambda x: x[0])
             if isinstance(exc, DmcaError):  # e.g. a plugin module that does not import on the workers
