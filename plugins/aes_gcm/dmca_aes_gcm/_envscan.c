@@ -90,6 +90,22 @@ static const unsigned char *plain_string_end(const unsigned char *p) {
     return *p == '"' ? p : NULL;
 }
 
+/* The key or stream id at *pp, up to its closing '"': the first line's sets *id, every later
+ * line's must equal it (one stream per call). 1 with *pp at the quote, 0 to give up. */
+static int same_id(const unsigned char **pp, const unsigned char **id, Py_ssize_t *id_len, int first) {
+    const unsigned char *s = *pp, *e = plain_string_end(s);
+    if (e == NULL || e == s || e - s > ID_MAX)
+        return 0;
+    if (first) {
+        *id = s;
+        *id_len = e - s;
+    } else if (e - s != *id_len || memcmp(s, *id, (size_t)*id_len) != 0) {
+        return 0;
+    }
+    *pp = e;
+    return 1;
+}
+
 #define EXPECT(lit)                                                                                     \
     do {                                                                                                \
         if ((size_t)(eol + 1 - p) < sizeof(lit) - 1 || memcmp(p, lit, sizeof(lit) - 1) != 0)             \
@@ -122,27 +138,11 @@ static PyObject *scan_lines(PyObject *module, PyObject *args) {
         if (eol == NULL)
             goto giveup;
         EXPECT(HEAD);
-        const unsigned char *k = p, *kend = plain_string_end(p);
-        if (kend == NULL || kend == k || kend - k > ID_MAX)
+        if (!same_id(&p, &kid, &kid_len, i == 0))
             goto giveup;
-        if (i == 0) {
-            kid = k;
-            kid_len = kend - k;
-        } else if (kend - k != kid_len || memcmp(k, kid, (size_t)kid_len) != 0) {
-            goto giveup; /* another key: one stream per call */
-        }
-        p = kend;
         EXPECT(SID);
-        const unsigned char *s = p, *send = plain_string_end(p);
-        if (send == NULL || send == s || send - s > ID_MAX)
+        if (!same_id(&p, &sid, &sid_len, i == 0))
             goto giveup;
-        if (i == 0) {
-            sid = s;
-            sid_len = send - s;
-        } else if (send - s != sid_len || memcmp(s, sid, (size_t)sid_len) != 0) {
-            goto giveup;
-        }
-        p = send;
         EXPECT(SEQ);
         uint64_t seq = 0;
         int digits = 0;
