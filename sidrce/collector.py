@@ -12,9 +12,10 @@ there on, or where it was not built, lines are decoded a slice at a time by one 
 typed structs (see :mod:`sidrce.validate`; string fields whose values repeat are narrowed to the
 values seen, so they cost no allocation), and turned into columns without a per-record Python
 loop; a slice with any line neither fast path can take is read line by line with the exact
-check. Each fast path accepts only what the contract accepts, with the values json.loads gives. A slice of envelopes
-is opened at once by the reader (``feed_block``, when it has one) and its plaintext records go
-through the same decode; a slice the reader or the decode cannot take whole is read line by line.
+check. Each fast path accepts only what the contract accepts, with the values json.loads gives.
+A slice of envelopes is opened at once by the reader (``feed_block``, when it has one) and its
+plaintext records go through the same paths; a slice the reader or the decode cannot take whole
+is read line by line.
 A large file is read by two processes, each half of it, and merged as if read in order: the
 child's envelope readers start mid-stream and this process's continue from their state when the
 halves meet cleanly (else it reads the second half itself); the child leaves its columns in memory
