@@ -128,6 +128,19 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
 }
 
 static inline int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* p past JSON whitespace (never past the line's '\n') */
+static inline const unsigned char *skip_ws(const unsigned char *p) {
+    while (is_ws(*p))
+        p++;
+    return p;
+}
+
+/* past whitespace, the character c and whitespace after it; NULL if the next token is not c */
+static inline const unsigned char *after(const unsigned char *p, unsigned char c) {
+    p = skip_ws(p);
+    return *p == c ? skip_ws(p + 1) : NULL;
+}
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 /* the JSON string at p (just after its opening quote): printable ASCII without escapes only.
@@ -404,15 +417,11 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
         uint64_t seen = 0;
         Py_ssize_t off[3] = {0, 0, 0}, len[3] = {0, 0, 0};
         int pos = 0;
-        while (is_ws(*p))
-            p++;
-        if (*p != '{') {
+        p = after(p, '{');
+        if (p == NULL) {
             ok = 0;
             break;
         }
-        p++;
-        while (is_ws(*p))
-            p++;
         for (;;) { /* one "key": value per turn; an empty object lacks the required fields */
             if (*p != '"') {
                 ok = 0;
@@ -446,16 +455,11 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
             if (pos < MAXF)
                 guess[pos] = (signed char)f;
             pos++;
-            p = kend + 1;
-            while (is_ws(*p))
-                p++;
-            if (*p != ':') {
+            p = after(kend + 1, ':');
+            if (p == NULL) {
                 ok = 0;
                 break;
             }
-            p++;
-            while (is_ws(*p))
-                p++;
             int kind = self->kind[f];
             if (kind == K_STR || kind == K_TS) {
                 if (*p != '"') {
@@ -500,12 +504,9 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
                 if (self->col[f] >= 0)
                     cols[self->col[f] * cap + line] = v;
             }
-            while (is_ws(*p))
-                p++;
+            p = skip_ws(p);
             if (*p == ',') {
-                p++;
-                while (is_ws(*p))
-                    p++;
+                p = skip_ws(p + 1);
                 continue;
             }
             if (*p == '}') {
@@ -517,8 +518,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
         }
         if (!ok)
             break;
-        while (is_ws(*p))
-            p++;
+        p = skip_ws(p);
         if (p != eol || (seen & self->required) != self->required || self->ts_field < 0 ||
             !((seen >> self->ts_field) & 1)) {
             ok = 0;

@@ -241,7 +241,7 @@ def check_line(line: bytes) -> tuple[str, str] | None:
 
 
 # --- the fastest path: a compiled scanner into columns ------------------------------------------
-#: the numeric columns the scanner fills, in this order: the collector's columns, then the CI
+#: the numeric columns the scanner fills, in this order: ts and the collector's number columns, then the CI
 SCAN_COLUMNS = (
     ("ts", "ts"),
     ("infra_cost_usd", "cost"),
