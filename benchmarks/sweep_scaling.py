@@ -14,11 +14,18 @@ wrapper around the real executor; the rest (checks, writing results.json and the
 the same for every executor. Dask runs twice: with a LocalCluster it starts and closes itself, and
 against a LocalCluster already running in another process (``--address``; its start-up not
 timed). The forkserver is started first, as ``dmca run`` starts it, and serves both the local pool
-and the LocalCluster's workers (it preloads the Dask plugin's module too). BLAS is held
-to one thread in every process. Printed: the times (best, then every round), the 2-worker
-speed-up over 1 worker, Dask's times over the local pool's, whether every run gave the same
-results.json numbers, and, before and after, the load average and the cores two busy processes
-actually get (the ceiling of any 2-worker speed-up on a shared machine).
+and the LocalCluster's workers (it preloads the Dask plugin's module too). BLAS is held to one
+thread in every process, and a full garbage collection runs before every timed configuration (a
+fresh ``dmca run`` carries no garbage from an earlier one). Printed: the times (best, then every
+round), the 2-worker speed-up over 1 worker, Dask's times over the local pool's, whether every run
+gave the same results.json numbers, and two bounds measured in the same run:
+
+- the ceiling of "2 workers over 1" for these very steps: one process runs them all, then two
+  processes run half each at once, with no executor (each round; on two cores the steps also
+  contend for caches and memory, which the pure-Python "free cores" probe, printed before and
+  after, does not show);
+- each executor's fixed cost: two no-op tasks through it (start-up, one round trip, close), and
+  what that cost alone adds to Dask's ratio over the pool.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ for _key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_key, "1")
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -145,8 +154,6 @@ def free_cores() -> float:
     The same pure-Python loop alone, then in two processes at once; the ratio of the times is the
     ceiling for any 2-worker speed-up measured around it.
     """
-    import multiprocessing
-
     alone = min(_burn(0.0) for _ in range(2))
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         start_at = time.time() + 2.0
@@ -154,13 +161,52 @@ def free_cores() -> float:
     return 2 * alone / together
 
 
+def _run_steps(args: tuple[Callable[[Any], Any], list[Any], float]) -> float:
+    fn, items, start_at = args
+    fn(items[0])  # a first step, untimed: lazy imports and the heap's growth happen here
+    time.sleep(max(0.0, start_at - time.time()))  # both processes start together
+    t = time.perf_counter()
+    for item in items:
+        fn(item)
+    return time.perf_counter() - t
+
+
+def step_ceiling(pool: Any, fn: Callable[[Any], Any], items: list[Any]) -> float:
+    """The 2-worker speed-up this machine allows for these very steps, with no executor at all.
+
+    One process runs every step; then two processes run half each, at the same time. On two
+    cores the steps contend for the shared caches and memory bus as well as for the cores, which
+    the pure-Python ``free_cores`` loop does not show; the ratio is the ceiling for "2 workers
+    over 1" measured around it.
+    """
+    alone = pool.apply(_run_steps, ((fn, items, 0.0),))
+    start_at = time.time() + 0.3
+    halves = pool.map(_run_steps, [(fn, items[0::2], start_at), (fn, items[1::2], start_at)], chunksize=1)
+    return alone / max(halves)
+
+
+def noop(item: int) -> int:
+    return item
+
+
+def fixed_cost(executor: Any, settings: Mapping[str, Any]) -> float:
+    """Seconds for ``executor`` to run two no-op tasks: its start-up, one round trip, its close."""
+    workers = settings.get("workers")
+    options = {k: v for k, v in settings.items() if k != "workers"}
+    t = time.perf_counter()
+    executor.map(noop, [0, 1], workers=workers, options=options, on_result=lambda i, r: None)
+    return time.perf_counter() - t
+
+
 class TimedExecutor:
     """A real executor, plus the time its ``map`` took (pool or cluster start-up, every step, close)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.name, self.last = inner, f"timed_{inner.name}", 0.0
+        self.call: tuple[Callable[[Any], Any], list[Any]] | None = None  # the last map's (fn, items)
 
     def map(self, fn: Callable[[Any], Any], items: Any, **kw: Any) -> list[Any]:
+        self.call = (fn, list(items))
         t = time.perf_counter()
         try:
             return self.inner.map(fn, items, **kw)
@@ -231,14 +277,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds, alternating; best kept")
     args = parser.parse_args()
 
-    from dmca_core.default_plugins.local_executor import DASK_FORKSERVER_PRELOAD, start_forkserver
+    from dmca_core.default_plugins.local_executor import (
+        DASK_FORKSERVER_PRELOAD,
+        WithPlugins,
+        plugin_modules,
+        start_forkserver,
+    )
     from dmca_core.plugins import pm, setup
     from dmca_core.runner import run_experiment
 
     # as `dmca run` does before its own imports (dmca_core/cli.py); one server for every
     # configuration, with the Dask plugin's preload as `dmca run --executor dask` has it, and this
     # file's domain plugin as `dmca run` loads installed plugins there (their entry points)
-    start_forkserver((*DASK_FORKSERVER_PRELOAD, "sweep_scaling"))
+    started = start_forkserver((*DASK_FORKSERVER_PRELOAD, "sweep_scaling"))
     setup()
     # registered under its importable name (not __main__), so that worker processes can import it
     me = importlib.import_module("sweep_scaling")
@@ -254,7 +305,11 @@ def main() -> None:
     numbers: dict[str, list[Any]] = {}
     failed: dict[str, int] = {}
     every: dict[str, list[tuple[float, float]]] = {}  # (dmca run, steps) of every round
-    with tempfile.TemporaryDirectory() as tmp, running_cluster(2) as address:
+    ceilings: list[float] = []
+    fixed: dict[str, list[float]] = {}
+    # the ceiling probe's processes come from the same forkserver as the pool's workers
+    probe = multiprocessing.get_context("forkserver" if started else "spawn").Pool(2)
+    with tempfile.TemporaryDirectory() as tmp, running_cluster(2) as address, probe:
         runs: list[tuple[str, str, dict[str, Any]]] = [
             ("local, 1 worker", "local", {"workers": 1}),
             ("local, 2 workers", "local", {"workers": 2}),
@@ -265,6 +320,10 @@ def main() -> None:
             for label, name, settings in runs:
                 out = Path(tmp) / f"{round_}-{name}-{len(total)}"
                 cfg = config(args.studies, args.rows, {"name": f"timed_{name}", **settings}, out)
+                # a fresh `dmca run` has no garbage from an earlier run: without this, a full
+                # collection of the earlier rounds' objects (0.1-0.2 s here) lands in a random
+                # round, in the driver or in the Dask scheduler's thread
+                gc.collect()
                 t = time.perf_counter()
                 summary = run_experiment(cfg, config_path="sweep_scaling.py", out_dir=out)
                 elapsed = time.perf_counter() - t
@@ -274,6 +333,11 @@ def main() -> None:
                 failed[label] = len(summary.failed)
                 rows = json.loads((out / "results.json").read_text())["results"]
                 numbers.setdefault(label, [{k: v for k, v in r.items() if k != "ops"} for r in rows])
+            for label, name, settings in runs[1:]:
+                gc.collect()
+                fixed.setdefault(label, []).append(fixed_cost(me.TIMED[name].inner, settings))
+            fn, items = me.TIMED["local"].call  # type: ignore[misc]
+            ceilings.append(step_ceiling(probe, WithPlugins(fn, plugin_modules()), items))
     print(
         f"  {'executor':<36} {'dmca run':>9} {'steps':>9}   (steps = the executor's map: start-up, steps, close)"
     )
@@ -283,6 +347,17 @@ def main() -> None:
         one, two, own, running_ = (t[label] for label, _, _ in runs)
         print(f"{what}: speed-up 2 workers over 1 {one / two:.2f}x (target >= 1.7); dask / local, 2 workers: "
               f"own cluster {own / two:.2f}, running cluster {running_ / two:.2f} (target <= 1.15)")  # fmt: skip
+    low, mid, high = np.percentile(ceilings, [0, 50, 100])
+    print(f"ceiling for 2 workers over 1 (these steps in 1 process, then 2 processes at once, no executor; "
+          f"each round): median {mid:.2f}x, {low:.2f}-{high:.2f}x; every round: "
+          f"{[round(c, 2) for c in ceilings]}")  # fmt: skip
+    print(
+        "fixed cost, 2 no-op tasks through each executor (start-up, a round trip, close; median of the rounds):"
+    )
+    for label, _, _ in runs[1:]:
+        extra = (np.median(fixed[label]) - np.median(fixed[runs[1][0]])) / steps[runs[1][0]]
+        print(f"  {label:<36} {np.median(fixed[label]):.3f}s" + (
+            f"   (alone adds {extra:.2f} to the steps ratio over the pool)" if label != runs[1][0] else ""))  # fmt: skip
     print("every round, (dmca run, steps) in s:")
     for label, times in every.items():
         print(f"  {label:<36} {times}")
