@@ -10,8 +10,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .types import Table
+
+# 1 - h_ii below this: the fit passes through row i exactly (its leverage h_ii is 1)
+LEVERAGE_TOL = 1e-10
 
 
 def design_columns(
@@ -29,3 +32,19 @@ def design_columns(
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     return table.values[:, cols], y, names
+
+
+def leverage_error(leverage: np.ndarray, treatment: str) -> DataError | None:
+    """The error for a design with a row of leverage 1, or None.
+
+    HC3 divides each squared residual by ``(1 - h_ii)^2``; a row the fit must pass through exactly
+    (for a binary treatment, the only treated or the only untreated row) has a residual of zero
+    that says nothing about its variance, and the robust standard error is not defined.
+    """
+    i = int(np.argmax(leverage))
+    if 1.0 - leverage[i] >= LEVERAGE_TOL:
+        return None
+    return DataError(
+        f"row {i} has leverage 1 (the fit passes through it exactly, e.g. the only row with its "
+        f"value of {treatment!r}): the robust (HC3) standard error is not defined"
+    )

@@ -48,7 +48,7 @@ def test_estimate_equals_dowhy_backdoor_linear_regression(backends, adj) -> None
 
 def test_dowhy_estimate_is_the_statsmodels_coefficient(backends) -> None:
     # DoWhy's effect comes from predictions under do(); it must equal (t1 - t0) * beta_T of the
-    # same statsmodels fit, refitted here independently with HC1 errors
+    # same statsmodels fit, refitted here independently with HC3 errors and Student's t
     import statsmodels.api as sm
 
     full, _ = backends
@@ -56,9 +56,11 @@ def test_dowhy_estimate_is_the_statsmodels_coefficient(backends) -> None:
     table, _ = model.simulate(800, np.random.default_rng(2))
     a = full.estimate(table, "T", "Y", ["W"], 0.0, 2.0)
     X = sm.add_constant(np.column_stack([table.column("T"), table.column("W")]))
-    fit = sm.OLS(table.column("Y"), X).fit(cov_type="HC1")
+    fit = sm.OLS(table.column("Y"), X).fit(cov_type="HC3", use_t=True)
     assert a.effect == pytest.approx(2.0 * fit.params[1], rel=1e-10)
     assert a.se == pytest.approx(2.0 * fit.bse[1], rel=1e-10)
+    low, high = fit.conf_int(alpha=0.05)[1]
+    assert (a.ci_low, a.ci_high) == pytest.approx((2.0 * low, 2.0 * high), rel=1e-10)
 
 
 def test_singular_designs_fail_alike(backends) -> None:
@@ -69,6 +71,11 @@ def test_singular_designs_fail_alike(backends) -> None:
     for est in backends:
         with pytest.raises(DataError, match="'V' is collinear"):
             est.estimate(table, "T", "Y", ["W", "V"], 0.0, 1.0)
+    one_treated = np.zeros(100)
+    one_treated[42] = 1.0
+    for est in backends:
+        with pytest.raises(DataError, match="row 42 has leverage 1"):
+            est.estimate(table.with_column("T", one_treated), "T", "Y", ["W"], 0.0, 1.0)
     del full, fallback
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from dmca_core.domains.cosmology import DEFAULT_STUDIES, Cosmology
@@ -18,23 +16,8 @@ CASES = [("cosmology", h, DEFAULT_STUDIES[h]) for h in ("WIMP", "DarkPhoton", "A
 DOMAINS = {"cosmology": Cosmology(), "direct_lab": DirectLab()}
 
 
-def _needs_electron_rates(domain: str, hyp: str) -> None:
-    if (domain, hyp) != ("direct_lab", "DarkPhoton"):
-        return
-    if importlib.util.find_spec("dmca_core.physics.electron_rates") is None:
-        pytest.skip("dmca_core.physics.electron_rates (materials work) is not there yet")
-    from dmca_core.errors import DataError
-    from dmca_core.plugins import get_material_model
-
-    try:
-        get_material_model("silicon").form_factor()
-    except DataError as exc:  # the shipped silicon table is the materials work's
-        pytest.skip(f"silicon form-factor table not shipped yet: {exc}")
-
-
 @pytest.mark.parametrize(("domain", "hyp", "study"), CASES, ids=[f"{d}-{h}" for d, h, _ in CASES])
 def test_ci_covers_truth(fallback, domain: str, hyp: str, study: dict) -> None:
-    _needs_electron_rates(domain, hyp)
     dom = DOMAINS[domain]
     t, y, t0, t1 = study["treatment"], study["outcome"], study["t0"], study["t1"]
     # the population effect, once, with its own large Monte-Carlo sample

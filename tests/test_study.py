@@ -160,6 +160,26 @@ def test_robustness_value_solves_its_defining_equation() -> None:
         f2 = t * t / dof
         assert 0.0 < rv < 1.0
         assert rv * rv / (1.0 - rv) == pytest.approx(f2, rel=1e-12)
+    # large f: 1 - RV = RV^2 / f^2 ~ 1 / f^2; the textbook form cancelled to 0 here
+    rv = robustness_value(1e9, 1)
+    assert 1.0 - rv == pytest.approx(1e-18, rel=1e-6) or rv == 1.0
+    assert robustness_value(3e10, 400) > 0.999
+    assert robustness_value(0.0, 10) == 0.0
+
+
+def test_an_exact_fit_passes_its_own_checks(fallback) -> None:
+    # simulated without noise: the refits differ from the estimate by rounding only, and the
+    # interval is about as narrow; the checks must not fail (or pass) by rounding
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=300)
+    t = w + rng.normal(size=300)
+    table = Table.from_columns({"W": w, "T": t, "Y": 2.0 * t + w})
+    graph = Graph(("W", "T", "Y"), [("W", "T"), ("W", "Y"), ("T", "Y")])
+    res = _study(table, fallback, graph)
+    assert res.causal_effect == pytest.approx(2.0, rel=1e-12)
+    passed = {r.name: r.passed for r in res.refutations}
+    assert passed["random_common_cause"] and passed["data_subsets"] and passed["robustness_value"]
+    assert res.SR9 == 1.0
 
 
 def test_sr9_is_high_for_a_strong_effect_and_lower_for_none(fallback) -> None:

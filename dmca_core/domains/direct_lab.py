@@ -177,5 +177,5 @@ class DirectLab:
         )
 
 
-#: the study recommended for every hypothesis: exact for the linear backdoor estimator
+#: the study recommended for every hypothesis: consistent for the linear backdoor estimator
 DEFAULT_STUDY = {"treatment": "exposure_kg_day", "outcome": "counts", "t0": 100.0, "t1": 200.0}

@@ -103,8 +103,8 @@ def soliton_core_kpc(m22: np.ndarray, m_halo: np.ndarray, z: np.ndarray) -> np.n
 
 
 def soliton_density(r: np.ndarray | float, m22: np.ndarray, rc: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Schive et al. 2014 (Nature Phys. 10, 496, eq. 3): rho = 1.9e9 a⁻¹ m22⁻² (r_c/kpc)⁻⁴ /
-    (1 + 0.091 (r/r_c)²)⁸ Msun/kpc³ (their 1.9 × 10^-2 m_23^-2 ... in Msun/pc³, converted)."""
+    """Schive et al. 2014 (Nature Phys. 10, 496, eq. 3): rho = 1.9e7 a⁻¹ m22⁻² (r_c/kpc)⁻⁴ /
+    (1 + 0.091 (r/r_c)²)⁸ Msun/kpc³ (their 1.9 a⁻¹ m_23⁻² ... Msun/pc³, with m_23 = 10 m22)."""
     a = 1 / (1 + np.asarray(z, dtype=np.float64))
     # 1.9 a^-1 (m_psi/1e-23 eV)^-2 (r_c/kpc)^-4 Msun/pc³ with m_psi/1e-23 eV = 10 m22
     rho_c = 1.9 / a * (10 * np.asarray(m22)) ** -2 * np.asarray(rc) ** -4 * 1e9

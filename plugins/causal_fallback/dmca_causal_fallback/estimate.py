@@ -1,4 +1,4 @@
-"""Backdoor adjustment by ordinary least squares, in numpy alone.
+"""Backdoor adjustment by ordinary least squares, in numpy (and scipy's Student t quantile).
 
 The model is ``Y ~ 1 + T + W``. Rather than solving it as written, each design is centred (which
 absorbs the intercept exactly: Frisch-Waugh-Lovell) and its columns scaled to unit norm, then
@@ -7,8 +7,11 @@ very different scales, and the diagonal of R then measures directly how far each
 the span of the ones before it, which is how singular designs are caught and named.
 
 For the treatment coefficient only one row of ``(X'X)^-1 X'`` is needed; call it ``v``. Then
-``beta_T = v . y``, the classical variance is ``s^2 * |v|^2`` and the HC1 variance is
-``n / (n - k) * sum(v^2 e^2)`` (the T,T element of the sandwich), where ``k`` counts the intercept.
+``beta_T = v . y``, the classical variance is ``s^2 * |v|^2`` and the HC3 variance is
+``sum(v^2 e^2 / (1 - h)^2)`` (the T,T element of the sandwich), with the leverages
+``h = 1/n + |Q_i|^2`` (the intercept's share plus the centred design's). The 95% interval is
+``effect -/+ t_{0.975, n-k} * se``, ``k`` counting the intercept: HC3 with Student's t holds its
+coverage down to a few dozen rows, where HC1 with the normal quantile covered ~90% (docs/metrics.md).
 Everything is batched over stacks of equal-sized row sets.
 """
 
@@ -18,12 +21,11 @@ from collections.abc import Sequence
 
 import attrs
 import numpy as np
+from scipy.special import stdtrit
 
-from dmca_core.design import design_columns
+from dmca_core.design import design_columns, leverage_error
 from dmca_core.errors import DataError
 from dmca_core.types import EffectEstimate, Table
-
-Z95 = 1.959963984540054
 
 # |R_jj| of a unit-norm column below this: the column is (numerically) a combination of the others
 COLLINEAR_TOL = 1e-9
@@ -33,13 +35,15 @@ SUBSET_SINGULAR_TOL = 1e-12
 
 @attrs.frozen(eq=False)
 class OlsBatch:
-    """Per row set: beta_T, its HC1 and classical standard errors, dof; ``bad`` names a singular column."""
+    """Per row set: beta_T, its HC3 and classical standard errors, dof, each row's leverage; ``bad``
+    names a singular column."""
 
     beta: np.ndarray
-    se_hc1: np.ndarray
+    se_hc3: np.ndarray
     se_classical: np.ndarray
     dof: int
     bad: list[str | None]
+    leverage: np.ndarray
 
 
 def ols_batch(X: np.ndarray, y: np.ndarray, names: Sequence[str]) -> OlsBatch:
@@ -69,13 +73,16 @@ def ols_batch(X: np.ndarray, y: np.ndarray, names: Sequence[str]) -> OlsBatch:
     beta = np.einsum("mr,mr->m", v, yc)
     resid = yc - (Q @ (np.swapaxes(Q, 1, 2) @ yc[..., None]))[..., 0]
     v2 = v * v
-    hc1 = r / dof * np.einsum("mr,mr->m", v2, resid * resid)
+    leverage = 1.0 / r + np.einsum("mrq,mrq->mr", Q, Q)
+    # a row of leverage 1 makes this inf or NaN; estimate() refuses it with leverage_error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hc3 = np.einsum("mr,mr->m", v2, (resid / (1.0 - leverage)) ** 2)
     s2 = np.einsum("mr,mr->m", resid, resid) / dof
     classical = s2 * v2.sum(axis=1)
     for i, b in enumerate(bad):
         if b is not None:
-            beta[i] = hc1[i] = classical[i] = np.nan
-    return OlsBatch(beta, np.sqrt(hc1), np.sqrt(classical), dof, bad)
+            beta[i] = hc3[i] = classical[i] = np.nan
+    return OlsBatch(beta, np.sqrt(hc3), np.sqrt(classical), dof, bad, leverage)
 
 
 def singular_message(column: str, treatment: str, names: Sequence[str], X: np.ndarray) -> str:
@@ -99,15 +106,18 @@ def estimate(
     fit = ols_batch(X[None], y[None], names)
     if fit.bad[0] is not None:
         raise DataError(singular_message(fit.bad[0], treatment, names, X))
+    if (error := leverage_error(fit.leverage[0], treatment)) is not None:
+        raise error
     scale = float(t1) - float(t0)
-    beta, se_b, se_c = float(fit.beta[0]), float(fit.se_hc1[0]), float(fit.se_classical[0])
+    beta, se_b, se_c = float(fit.beta[0]), float(fit.se_hc3[0]), float(fit.se_classical[0])
     effect = scale * beta
     se = abs(scale) * se_b
+    half = float(stdtrit(fit.dof, 0.975)) * se
     return EffectEstimate(
         effect=effect,
         se=se,
-        ci_low=effect - Z95 * se,
-        ci_high=effect + Z95 * se,
+        ci_low=effect - half,
+        ci_high=effect + half,
         t_classical=beta / se_c if se_c > 0 else float("inf") * np.sign(beta),
         dof=fit.dof,
         adjustment_set=tuple(adjustment),

@@ -1,4 +1,4 @@
-"""Hook implementations of the causal_fallback plugin: the numpy-only estimator."""
+"""Hook implementations of the causal_fallback plugin: the estimator without causal-learn or DoWhy."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .pc import discover as _discover
 
 
 class FallbackEstimator:
-    """PC discovery and OLS backdoor estimation with numpy only; same answers as ``full``."""
+    """PC discovery and OLS backdoor estimation in numpy (scipy for one quantile); same answers as ``full``."""
 
     name = "fallback"
     priority = 10

@@ -1,7 +1,8 @@
 """Backdoor estimation through DoWhy's ``backdoor.linear_regression``.
 
-DoWhy fits ``Y ~ 1 + T + W`` with statsmodels; the HC1 standard error comes from that same fitted
-model (``get_robustcov_results``), so every figure here is DoWhy's own fit.
+DoWhy fits ``Y ~ 1 + T + W`` with statsmodels; the HC3 standard error comes from that same fitted
+model (``get_robustcov_results``), so every figure here is DoWhy's own fit. The 95% interval uses
+Student's t with the fit's residual degrees of freedom, as the fallback does (docs/metrics.md).
 
 Facts this module works around: ``import dowhy`` takes seconds (imported lazily, once);
 ``identify_effect`` picks its adjustment set in hash order, so the set is always passed and then
@@ -18,12 +19,12 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from scipy.special import stdtrit
 
-from dmca_core.design import design_columns
+from dmca_core.design import design_columns, leverage_error
 from dmca_core.errors import DataError
 from dmca_core.types import EffectEstimate, Table
 
-Z95 = 1.959963984540054
 COLLINEAR_TOL = 1e-9
 
 
@@ -49,7 +50,8 @@ def _check_design(table: Table, treatment: str, outcome: str, adjustment: Sequen
         if norms[j] == 0.0:
             raise DataError(f"column {name!r} is constant ({X[0, j]:g}): it cannot enter the regression")
     # each column's distance from the span of the ones before it, columns at unit norm
-    r = np.abs(np.diag(np.linalg.qr(Xc / norms, mode="r")))
+    q, rr = np.linalg.qr(Xc / norms)
+    r = np.abs(np.diag(rr))
     for j, name in enumerate(names):
         if r[j] < COLLINEAR_TOL:
             role = "treatment" if name == treatment else "adjustment column"
@@ -58,6 +60,9 @@ def _check_design(table: Table, treatment: str, outcome: str, adjustment: Sequen
                 f"{role} {name!r} is collinear with the other regressors ({', '.join(others)} and the "
                 "intercept): the effect is not identified from these data"
             )
+    # statsmodels' HC3 would divide by 1 - h = 0 there; the fallback refuses the same rows
+    if (error := leverage_error(1.0 / n + np.einsum("rq,rq->r", q, q), treatment)) is not None:
+        raise error
 
 
 def estimate(
@@ -91,14 +96,16 @@ def estimate(
     if sorted(used) != sorted(common):  # the pinning above must hold, or the answer is not ours
         raise RuntimeError(f"DoWhy adjusted for {used}, not the requested {common}")
     scale = float(t1) - float(t0)
-    se = abs(scale) * float(fitted.get_robustcov_results(cov_type="HC1").bse[1])
+    se = abs(scale) * float(fitted.get_robustcov_results(cov_type="HC3").bse[1])
     effect = float(result.value)
+    dof = int(round(fitted.df_resid))
+    half = float(stdtrit(dof, 0.975)) * se
     return EffectEstimate(
         effect=effect,
         se=se,
-        ci_low=effect - Z95 * se,
-        ci_high=effect + Z95 * se,
+        ci_low=effect - half,
+        ci_high=effect + half,
         t_classical=float(np.asarray(fitted.tvalues)[1]),
-        dof=int(round(fitted.df_resid)),
+        dof=dof,
         adjustment_set=tuple(adjustment),
     )
