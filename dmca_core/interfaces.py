@@ -25,6 +25,10 @@ class Estimator(Protocol):
 
     ``priority`` decides ``estimator: auto``: the installed estimator with the highest priority
     wins (causal_full 100, causal_fallback 10).
+
+    Optional: ``prepare() -> None``, one-time set-up (imports, caches) that DMCA calls once per
+    process before it starts measuring a step, so that the set-up is not charged to whichever
+    step a worker happens to run first.
     """
 
     name: str
@@ -38,7 +42,8 @@ class Estimator(Protocol):
     def estimate(
         self, table: Table, treatment: str, outcome: str, adjustment: Sequence[str], t0: float, t1: float
     ) -> EffectEstimate:
-        """Backdoor adjustment by OLS ``outcome ~ 1 + treatment + adjustment``; HC1 standard errors."""
+        """Backdoor adjustment by OLS ``outcome ~ 1 + treatment + adjustment``; HC3 standard errors
+        and a Student-t 95% interval (docs/metrics.md)."""
         ...
 
 

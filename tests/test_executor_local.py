@@ -117,9 +117,20 @@ class EnvProbe(_Wrapped):
         (path / str(os.getpid())).write_text(json.dumps(seen))
 
 
+class Hang(_Wrapped):
+    """Writes its process id into the folder ``pids``, then never finishes (until killed)."""
+
+    name, extra = "hang", "pids"
+
+    def fault(self, path: Path) -> None:
+        (path / str(os.getpid())).touch()
+        while True:
+            time.sleep(0.05)
+
+
 @hookimpl
 def register_domains(register: Callable[[Any], None]) -> None:
-    for cls in (CrashOnce, CrashAlways, Gate, EnvProbe):
+    for cls in (CrashOnce, CrashAlways, Gate, EnvProbe, Hang):
         register(cls())
 
 
@@ -456,3 +467,83 @@ def test_an_unreadable_config_starts_nothing_ahead_and_still_gets_its_error(tmp_
     assert _forkserver_ahead(["run", str(bad)]) is None
     assert _forkserver_ahead(["run", str(tmp_path / "missing.yaml")]) is None
     assert _forkserver_ahead(["run"]) is None
+
+
+# --- Ctrl-C and SIGTERM: a real `dmca run` process -----------------------------------------------
+
+_DRIVER = """
+import sys
+sys.path[:0] = sys.argv[1:3]
+import dmca_causal_fallback.plugin, dmca_hello.plugin, test_executor_local
+from dmca_core.plugins import pm, setup
+from dmca_core.cli import main
+setup()  # entry points stay off, as in every test: the plugins are registered here
+for mod in (dmca_causal_fallback.plugin, dmca_hello.plugin, test_executor_local):
+    pm.register(mod)
+sys.exit(main(["run", sys.argv[3], "--out", sys.argv[4], "--quiet"]))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("signame", "group", "code", "why"),
+    [("SIGINT", True, 130, "interrupted"), ("SIGTERM", False, 143, "terminated")],
+)
+def test_an_interrupted_run_stops_its_workers_and_keeps_what_finished(
+    tmp_path: Path, signame: str, group: bool, code: int, why: str
+) -> None:
+    """Ctrl-C at a terminal (SIGINT to the whole process group) or `kill` (SIGTERM to the driver)
+    while both workers are stuck in steps: the run ends within seconds, no worker survives it,
+    the finished steps keep their rows and telemetry, and the others are reported as cut short."""
+    import signal
+    import subprocess
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    studies = [hello_study(steps=2), {**hello_study(domain="hang", steps=3), "params": {"pids": str(pids)}}]
+    # one step a task, so that the finished steps come back while the others hang
+    cfg = write_config(tmp_path, studies, {"name": "local", "workers": 2, "options": {"batch": 1}}, "int")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(HELLO), str(Path(__file__).parent), str(cfg), str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job has
+    )
+    try:
+        deadline = time.monotonic() + 60
+        tel = Path(yaml.safe_load(cfg.read_text())["telemetry"]["path"])
+        while len(list(pids.iterdir())) < 2 or not tel.exists() or len(tel.read_text().splitlines()) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()  # type: ignore[union-attr]
+            time.sleep(0.05)
+        workers = [int(p.name) for p in pids.iterdir()]
+        sig = getattr(signal, signame)
+        sent = time.monotonic()
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        assert proc.wait(timeout=20) == code
+        assert time.monotonic() - sent < 10
+        err = proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived the run"
+    assert f"dmca: {why}" in err
+    got = json.loads((out / "results.json").read_text())["results"]
+    assert [r["status"] for r in got] == ["ok", "ok", "failed", "failed", "failed"]
+    assert all(f"the run was {why} before this step finished" in r["error"] for r in got[2:])
+    records = telemetry(cfg)  # every line complete and parseable
+    assert sorted(r["step"] for r in records) == [1, 2] and {r["domain"] for r in records} == {"hello_linear"}

@@ -202,3 +202,45 @@ def test_a_huge_sweep_draws_a_bounded_forest_plot(tmp_path: Path) -> None:
     forest_plot({"results": rows}, path)
     width, height = Image.open(path).size
     assert height < (MAX_ROWS + 10) * 0.22 * 110  # about MAX_ROWS rows at 0.22 in and 110 dpi, not 500
+
+
+class _SlowStart:
+    """The fallback estimator plus a prepare() that costs 0.4 s of CPU, like importing DoWhy."""
+
+    def __init__(self) -> None:
+        from dmca_causal_fallback.plugin import FallbackEstimator
+
+        self.inner = FallbackEstimator()
+        self.name, self.priority, self.prepared = "slow_start", 1, 0
+
+    def prepare(self) -> None:
+        import time
+
+        self.prepared += 1
+        end = time.process_time() + 0.4
+        while time.process_time() < end:
+            pass
+
+    def discover(self, *a, **kw):
+        return self.inner.discover(*a, **kw)
+
+    def estimate(self, *a, **kw):
+        return self.inner.estimate(*a, **kw)
+
+
+def test_one_time_set_up_is_not_charged_to_the_first_step(hello, use_plugin, tmp_path: Path) -> None:
+    from dmca_core import hookimpl
+
+    slow = _SlowStart()
+
+    class Plugin:
+        @hookimpl
+        def register_estimators(self, register) -> None:
+            register(slow)
+
+    use_plugin(Plugin())
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet", "--estimator", "slow_start"]) == 0
+    assert slow.prepared == 1  # once per process, before the first step
+    cpu = [r["ops"]["cpu_seconds"] for r in json.loads((out / "results.json").read_text())["results"]]
+    assert cpu[0] < 0.3, cpu  # the 0.4 s went to no step

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -165,8 +166,15 @@ class WithPlugins:
         return self.fn(item)
 
 
+def _init_pool_worker(blas_threads: int) -> None:
+    """The pool's initializer: Ctrl-C is the driver's to handle (it stops the workers itself; a
+    terminal sends it to the whole process group), then the BLAS limit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(blas_threads)
+
+
 def _init_worker(blas_threads: int) -> None:
-    """Pool initializer: one BLAS thread per worker, as Dask does (no oversubscription)."""
+    """One BLAS thread per worker, as Dask does (no oversubscription)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # effective only while numpy is not imported yet
@@ -234,16 +242,17 @@ class LocalExecutor:
         remaining = list(range(len(items)))
         breaks = 0
         while remaining:
-            with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(blas,)) as pool:
+            pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_pool_worker, initargs=(blas,))
+            try:
                 # steps in batches (dmca_core/batches.py): fewer round trips. After a worker died,
                 # one step a task, so that a step that kills its worker takes no other with it
                 most = batch_option(options) if breaks == 0 else 1
                 pending = {pool.submit(call, [items[i] for i in b]): b for b in batches(remaining, n, most)}
-                try:
-                    self._collect(pending, results, finished, on_result)
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+                self._collect(pending, results, finished, on_result)
+            except BaseException:  # Ctrl-C, SIGTERM, an error in on_result: stop now
+                _stop(pool)
+                raise
+            pool.shutdown(wait=True)
             remaining = [i for i in remaining if not finished[i]]
             if not remaining:
                 break
@@ -281,6 +290,15 @@ class LocalExecutor:
                     results[i] = item_result
                     finished[i] = True
                     on_result(i, item_result)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End the pool without waiting for its workers: their unfinished steps are given up anyway,
+    and a worker may be minutes into a long step. ``_processes`` is private, but the pool gives
+    no other handle on its workers (``shutdown`` lets running tasks finish)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 @hookimpl(trylast=True)

@@ -15,6 +15,15 @@ class FullEstimator:
     name = "full"
     priority = 100
 
+    def prepare(self) -> None:
+        """Import causal-learn's PC and DoWhy now (seconds, once per process): DMCA calls this
+        before it starts measuring a step, so the first step of each worker is not charged for it."""
+        from causallearn.search.ConstraintBased.PC import pc  # noqa: F401
+
+        from .estimate import _dowhy
+
+        _dowhy()
+
     def discover(self, table: Table, alpha: float) -> Graph:
         from .discovery import discover
 
