@@ -49,7 +49,12 @@ class Estimator(Protocol):
 
 @runtime_checkable
 class Domain(Protocol):
-    """A source of study data: a simulator with ground truth, or the user's own file."""
+    """A source of study data: a simulator with ground truth, or the user's own file.
+
+    Optional: ``check(hypothesis, params) -> None``, raising :class:`dmca_core.errors.UsageError`
+    for bad ``params`` without loading data; ``dmca run`` calls it for every study before any step
+    runs, so that a typo stops the run at once instead of failing every step.
+    """
 
     name: str
 

@@ -223,6 +223,12 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
                 f"{where}.hypothesis: unknown hypothesis {study.hypothesis!r} for {study.domain}; "
                 f"valid: {', '.join(hyps)}"
             )
+        check = getattr(domain, "check", None)
+        if check is not None:
+            try:
+                check(study.hypothesis, study.params)
+            except UsageError as exc:
+                raise UsageError(f"{where}.params: {exc}") from None
         valid = tuple(domain.variables(study.hypothesis))
         _check_variables(study, valid, where)
         if study.graph not in ("truth", "discover"):

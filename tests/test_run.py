@@ -244,3 +244,26 @@ def test_one_time_set_up_is_not_charged_to_the_first_step(hello, use_plugin, tmp
     assert slow.prepared == 1  # once per process, before the first step
     cpu = [r["ops"]["cpu_seconds"] for r in json.loads((out / "results.json").read_text())["results"]]
     assert cpu[0] < 0.3, cpu  # the 0.4 s went to no step
+
+
+@pytest.mark.parametrize(
+    ("study", "message"),
+    [
+        (
+            "{domain: cosmology, hypothesis: Axion, treatment: log10_m22, outcome: log10_r_core, params: {bogus: 1}}",
+            "studies[0].params: domain 'cosmology', hypothesis 'Axion': unknown param 'bogus'; valid: scatter",
+        ),
+        (
+            "{domain: direct_lab, hypothesis: WIMP, treatment: exposure_kg_day, outcome: counts, params: {target: Pb}}",
+            "studies[0].params: domain 'direct_lab': param 'target' is 'Pb'; valid: Xe, Ar, Ge",
+        ),
+    ],
+)
+def test_a_bad_domain_param_stops_the_run_before_any_step(
+    fallback, tmp_path: Path, capsys, study: str, message: str
+) -> None:
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(f"experiment: p\nestimator: fallback\ntelemetry: {{path: {tmp_path / 't.jsonl'}}}\nstudies:\n  - {study}\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == f"dmca: error: {message}"
+    assert not (tmp_path / "out" / "results.json").exists() and not (tmp_path / "t.jsonl").exists()

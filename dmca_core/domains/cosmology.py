@@ -149,6 +149,10 @@ class Cosmology:
             raise UsageError(f"domain {NAME!r}: param 'scatter' must be >= 0, got {scatter!r}")
         return CosmologySimulator(hypothesis, scatter)
 
+    def check(self, hypothesis: str, params: Mapping[str, Any]) -> None:
+        """Refuse bad ``params`` before a run starts (building the simulator checks them all)."""
+        self.simulator(hypothesis, params)
+
     def load(self, hypothesis: str, rows: int, seed: int, params: Mapping[str, Any]) -> DomainData:
         rows = scm.check_rows(NAME, rows)
         sim = self.simulator(hypothesis, params)

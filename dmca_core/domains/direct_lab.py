@@ -156,6 +156,10 @@ class DirectLab:
         lab = {k: scm.number_param(NAME, p, k) for k in LAB_DEFAULTS}
         return DirectLabSimulator(make_signal(hypothesis, p), lab)
 
+    def check(self, hypothesis: str, params: Mapping[str, Any]) -> None:
+        """Refuse bad ``params`` before a run starts (building the simulator checks them all)."""
+        self.simulator(hypothesis, params)
+
     def load(self, hypothesis: str, rows: int, seed: int, params: Mapping[str, Any]) -> DomainData:
         rows = scm.check_rows(NAME, rows)
         sim = self.simulator(hypothesis, params)
