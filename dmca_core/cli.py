@@ -6,7 +6,10 @@ Exit codes: 0 success, 1 a study failed (the others still ran), 2 bad input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,6 +24,44 @@ from .errors import DmcaError, UsageError
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 too; keep it to one line
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# argparse value types: a bad value is reported by argparse as "argument --x: ...", exit 2, naming
+# the option the user typed (not the config field it ends up in)
+
+
+def _finite_float(text: str) -> float:
+    x = float(text)  # ValueError: argparse says "invalid float value: 'x'"
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return x
+
+
+_finite_float.__name__ = "float"  # the name argparse shows for a value that is no number at all
+
+
+def _alpha(text: str) -> float:
+    x = _finite_float(text)
+    if not 0 < x < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text!r}")
+    return x
+
+
+_alpha.__name__ = "float"
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        n = int(text)  # ValueError: argparse says "invalid int value: 'x'"
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
+        return n
+
+    convert.__name__ = "int"
+    return convert
+
+
+_seed = _int_at_least(0)  # numpy's generators take only non-negative seeds
 
 
 def _warning_line(message: Any, category: Any, filename: str, lineno: int, line: str | None = None) -> str:
@@ -68,6 +109,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.address:
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, address=args.address))
+    _check_out_dir(
+        Path(args.out) if args.out else Path(cfg.output), "--out" if args.out else f"{args.config}: output"
+    )
     with _progress(_want_progress(args), "studies") as progress:
         summary = run_experiment(
             cfg,
@@ -92,6 +136,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _check_out_dir(path: Path, name: str) -> None:
+    """Fail now, not after the whole run, when the results folder cannot take files."""
+    from .report import check_output_dir, os_reason
+
+    try:
+        check_output_dir(path)
+    except OSError as exc:
+        raise UsageError(f"{name} {path}: cannot write there: {os_reason(exc, path)}") from None
+
+
 # --- estimate / discover -------------------------------------------------------------------------
 
 
@@ -111,6 +165,41 @@ def _csv_study(args: argparse.Namespace, graph: str | list[str]) -> Any:
     )
 
 
+def _check_columns(args: argparse.Namespace) -> None:
+    """Read --data and check --treatment, --outcome and --graph against its columns, naming the
+    option (the study checks after this name config fields)."""
+    from . import plugins
+    from .types import Graph
+
+    plugins.setup()
+    names = plugins.get_domain("csv").load("-", 0, args.seed, {"path": str(args.data)}).table.names
+    for option, var in (("--treatment", args.treatment), ("--outcome", args.outcome)):
+        if var not in names:
+            raise UsageError(
+                f"{option}: unknown variable {var!r}; columns of {args.data}: {', '.join(names)}"
+            )
+    if not args.graph:
+        return
+    for item in (x.strip() for x in args.graph.split(",")):
+        if not item:
+            continue
+        try:
+            edge = Graph.parse(item)
+        except ValueError as exc:
+            raise UsageError(f"--graph: {exc}") from None
+        unknown = [v for v in edge.nodes if v not in names]
+        if unknown:
+            # "a-b" reads as an undirected edge; with a name that is no column it is most likely
+            # a mistyped "a->b", so say how edges are written rather than only "unknown variable"
+            raise UsageError(
+                f"--graph: cannot read edge {item!r}: write A->B (directed) or A--B (undirected) "
+                f"between columns of {args.data}; {unknown[0]!r} is not one (columns: {', '.join(names)})"
+            )
+    graph = Graph.parse(args.graph, nodes=names)
+    if not Graph(graph.nodes, graph.directed, []).is_dag:
+        raise UsageError(f"--graph: the edges {args.graph!r} form a cycle; a causal graph must be acyclic")
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     from .config import CostModel
     from .runner import StepTask, preflight_study, run_step
@@ -121,6 +210,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise UsageError("give the causal graph with --graph 'A->B,B->C' or ask for --discover")
     if args.t0 == args.t1:
         raise UsageError("--t0 and --t1 must differ")
+    if args.treatment == args.outcome:
+        raise UsageError(f"--outcome: must differ from --treatment (both are {args.treatment!r})")
+    _check_columns(args)
     study = _csv_study(args, "discover" if args.discover else args.graph)
     preflight_study(study, args.estimator, seed=args.seed, where="--data")
     outcome = run_step(StepTask(0, 0, study, 1, args.seed, args.estimator, CostModel(), "estimate"))
@@ -172,17 +264,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown hypothesis {args.hypothesis!r} for {args.domain}; valid: {', '.join(hyps)}"
         )
-    if args.rows < 1:
-        raise UsageError("--rows must be at least 1")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        raise UsageError(f"--out {out}: is a folder; give the CSV file's name")
     data = domain.load(args.hypothesis, args.rows, args.seed, {})
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(data.table.names)
     writer.writerows([f"{x:.10g}" for x in row] for row in data.table.values)
-    if args.out:
-        from .report import atomic_write
+    if out is not None:
+        from .report import atomic_write, os_reason
 
-        atomic_write(Path(args.out), buf.getvalue().encode())
+        try:
+            atomic_write(out, buf.getvalue().encode())
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write: {os_reason(exc, out)}") from None
         if data.true_graph is not None:
             print(f"wrote {args.rows} rows to {args.out}; true graph: {data.true_graph}")
     else:
@@ -202,6 +298,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if not args.all:
         infos = [i for i in infos if not i.builtin]
     if args.hook:
+        valid = plugins.hook_names()
+        if args.hook not in valid:
+            raise UsageError(f"--hook: unknown hook {args.hook!r}; valid: {', '.join(valid)}")
         infos = [i for i in infos if args.hook in i.hooks]
     errors = plugins.load_errors
     if args.json:
@@ -278,14 +377,16 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p.add_argument("--out", help="results folder (default: the config's output, 'results')")
     p.add_argument("--estimator", help="estimator plugin name or 'auto' (default: the config's)")
     p.add_argument("--executor", help="executor plugin name (default: the config's, 'local')")
-    p.add_argument("--workers", type=int, help="worker processes (default: the config's, else one per CPU)")
+    p.add_argument(
+        "--workers", type=_int_at_least(1), help="worker processes (default: the config's, else one per CPU)"
+    )
     p.add_argument("--address", help="Dask scheduler address, e.g. tcp://host:8786 (default: the config's)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary line")
     p.set_defaults(func=cmd_run)
 
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", required=True, help="CSV file (Parquet when pyarrow is installed)")
-        p.add_argument("--alpha", type=float, default=0.01, help="PC significance level (default 0.01)")
+        p.add_argument("--alpha", type=_alpha, default=0.01, help="PC significance level (default 0.01)")
         p.add_argument("--estimator", default="auto", help="estimator plugin name or 'auto'")
         p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -295,9 +396,9 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p.add_argument("--outcome", required=True)
     p.add_argument("--graph", help="edges, e.g. 'Z->T,Z->Y,T->Y'")
     p.add_argument("--discover", action="store_true", help="discover the graph with PC")
-    p.add_argument("--t0", type=float, default=0.0, help="control value of the treatment (default 0)")
-    p.add_argument("--t1", type=float, default=1.0, help="treated value of the treatment (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--t0", type=_finite_float, default=0.0, help="control value of the treatment (default 0)")
+    p.add_argument("--t1", type=_finite_float, default=1.0, help="treated value of the treatment (default 1)")
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("discover", help="discover a causal graph (CPDAG) from your own data with PC")
@@ -307,8 +408,8 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p = sub.add_parser("simulate", help="write a simulated domain's data as CSV (to try estimate/discover)")
     p.add_argument("domain", help="a simulated domain, e.g. direct_lab or cosmology")
     p.add_argument("--hypothesis", default="WIMP")
-    p.add_argument("--rows", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", type=_int_at_least(1), default=2000)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", help="CSV file to write (default: standard output)")
     p.set_defaults(func=cmd_simulate)
 
@@ -393,15 +494,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import plugins
 
     run: Callable[[argparse.Namespace], int]
+    code = 0
     try:
         extra = plugins.commands()
         args = build_parser(extra).parse_args(argv)
         run = args.func
-        return int(run(args) or 0)
+        code = int(run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, where it is handled, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`dmca plugins | head -3`): its choice, not an error. Point stdout
+        # at devnull so the interpreter's final flush does not raise again.
+        with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return code
     except DmcaError as exc:
         print(f"dmca: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from .interrupts import Terminated
+
+        if isinstance(exc, Terminated):  # SIGTERM: the shell's code for it, 128 + 15
+            print("dmca: terminated", file=sys.stderr)
+            return 143
         print("dmca: interrupted", file=sys.stderr)
         return 130
 

@@ -7,6 +7,8 @@ A bad file is reported as ``FILE:LINE: key.path: problem`` (``studies[1].treatme
 from __future__ import annotations
 
 import difflib
+import math
+import typing
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,7 +17,9 @@ from typing import Any, Literal
 import attrs
 import cattrs
 import yaml
+from cattrs.cols import list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn
 
 from .errors import ConfigError
 
@@ -94,6 +98,10 @@ class ExperimentConfig:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if value is None:
+        return "nothing"
     return repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
 
 
@@ -106,7 +114,15 @@ def _int(value: Any, _: type) -> int:
 def _float(value: Any, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected number, got {_describe(value)}")
-    return float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int too large for a float
+        x = math.inf
+    # YAML reads .nan and .inf; no field means anything by them, and they would only fail late
+    # (a NaN intervention breaks results.json after the whole run)
+    if not math.isfinite(x):
+        raise TypeError("must be a finite number")
+    return x
 
 
 def _bool(value: Any, _: type) -> bool:
@@ -145,6 +161,33 @@ def _mapping(value: Any, _: type) -> dict[str, Any]:
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
+
+    # cattrs calls .keys() on whatever stands where a section belongs and iterates any iterable
+    # where a list belongs: check the shape first, so `studies: [cosmology]` or `studies: {a: 1}`
+    # gets a plain message instead of "'str' object has no attribute 'keys'"
+    def section_hook(cl: type) -> Any:
+        inner = make_dict_structure_fn(cl, conv)
+        what = "a study (a mapping with domain, treatment, outcome)" if cl is StudyConfig else "a mapping"
+
+        def hook(value: Any, t: type) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected {what}, got {_describe(value)}")
+            return inner(value, t)
+
+        return hook
+
+    def list_hook(t: type) -> Any:
+        inner = list_structure_factory(t, conv)
+
+        def hook(value: Any, typ: type) -> Any:
+            if not isinstance(value, list):
+                raise TypeError(f"must be a list (one '- ' item each), got {_describe(value)}")
+            return inner(value, typ)
+
+        return hook
+
+    conv.register_structure_hook_factory(attrs.has, section_hook)
+    conv.register_structure_hook_factory(lambda t: typing.get_origin(t) is list, list_hook)
     conv.register_structure_hook(int, _int)
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(bool, _bool)
@@ -238,11 +281,38 @@ def _line_for(lines: Mapping[str, int], path: str) -> int | None:
     return None
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one,
+    so a repeated ``rows:`` would silently override the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` then overriding a merged key is what merges are for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            except TypeError:
+                pass  # an unhashable key: SafeLoader's own error says so
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
     """Parse and structure a config; raise :class:`ConfigError` with one line on any problem."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{source}:{exc.line}: duplicate key {exc.key!r}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -253,17 +323,17 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    lines = dict(_line_index(node)) if node is not None else {}
     try:
         cfg = converter.structure(data, ExperimentConfig)
     except Exception as exc:  # cattrs raises exception groups; turn the first leaf into one line
         problems = list(_walk(exc, "", ExperimentConfig))
-        lines = dict(_line_index(node)) if node is not None else {}
         path, problem = problems[0] if problems else ("(top level)", str(exc))
         line = _line_for(lines, path)
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         where = f"{source}:{line}" if line else source
         raise ConfigError(f"{where}: {path}: {problem}{more}") from None
-    _check_values(cfg, source)
+    _check_values(cfg, source, lines)
     _name_studies(cfg)
     return cfg
 
@@ -296,12 +366,15 @@ def _name_studies(cfg: ExperimentConfig) -> None:
         taken.add(name)
 
 
-def _check_values(cfg: ExperimentConfig, source: str) -> None:
+def _check_values(cfg: ExperimentConfig, source: str, lines: Mapping[str, int]) -> None:
     def bad(path: str, problem: str) -> ConfigError:
-        return ConfigError(f"{source}: {path}: {problem}")
+        line = _line_for(lines, path)
+        return ConfigError(f"{source}{f':{line}' if line else ''}: {path}: {problem}")
 
     if not cfg.studies:
         raise bad("studies", "at least one study is required")
+    if cfg.seed < 0:  # numpy's generators take only non-negative seeds
+        raise bad("seed", f"must not be negative, got {cfg.seed}")
     if cfg.telemetry.batch.max_records < 1:
         raise bad("telemetry.batch.max_records", "must be at least 1")
     if cfg.telemetry.batch.max_seconds <= 0:
@@ -312,6 +385,9 @@ def _check_values(cfg: ExperimentConfig, source: str) -> None:
         if getattr(cfg.cost_model, name) < 0:
             raise bad(f"cost_model.{name}", "must not be negative")
     for i, st in enumerate(cfg.studies):
+        for path, value in _numbers(st.params, f"studies[{i}].params"):
+            if not math.isfinite(value):  # params are free-form, so the float hook never saw them
+                raise bad(path, "must be a finite number")
         if st.rows < 3:
             raise bad(f"studies[{i}].rows", "must be at least 3")
         if st.steps < 1:
@@ -326,6 +402,18 @@ def _check_values(cfg: ExperimentConfig, source: str) -> None:
     for i, st in enumerate(cfg.studies):
         if st.name is not None and first.setdefault(st.name, i) != i:
             raise bad(f"studies[{i}].name", f"{st.name!r} is already the name of studies[{first[st.name]}]")
+
+
+def _numbers(value: Any, path: str) -> Iterator[tuple[str, float]]:
+    """Every float inside a free-form value (a study's params), with its key path."""
+    if isinstance(value, float):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _numbers(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for j, v in enumerate(value):
+            yield from _numbers(v, f"{path}[{j}]")
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

@@ -6,7 +6,8 @@ the CLI down. Environment:
 
 - ``DMCA_LOAD_PLUGINS``: comma-separated allowlist of entry-point names (set but empty: none).
 - ``DMCA_BLOCK_PLUGINS``: comma-separated blocklist.
-- ``DMCA_STRICT_PLUGINS=1``: a plugin that fails to load is a hard error (for plugin authors).
+- ``DMCA_STRICT_PLUGINS=1``: a plugin that fails to load, or a name in either list that matches no
+  installed entry point, is a hard error (for plugin authors); otherwise both are warnings.
 - ``DMCA_NO_ENTRYPOINTS=1``: skip entry points entirely (the test suite sets this).
 - ``DMCA_PLUGIN_TRACEBACK=1``: print the full traceback of a plugin that fails to load.
 """
@@ -14,6 +15,7 @@ the CLI down. Environment:
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import sys
 import traceback
@@ -54,6 +56,9 @@ pm.add_hookspecs(hookspecs)
 load_errors: list[LoadError] = []
 _entrypoints_loaded = False
 _plugin_dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+# entry points installed but not loaded because of DMCA_LOAD_PLUGINS / DMCA_BLOCK_PLUGINS, by the
+# variable that left each out: "no estimator installed" would be misleading when one was excluded
+excluded: dict[str, str] = {}
 
 
 def _env_list(environ: Mapping[str, str], key: str) -> set[str] | None:
@@ -98,8 +103,11 @@ def load_entrypoints(environ: Mapping[str, str] | None = None) -> list[LoadError
     block = _env_list(environ, "DMCA_BLOCK_PLUGINS") or set()
     strict = environ.get("DMCA_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
     errors: list[LoadError] = []
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    found = sorted(entry_points(group=GROUP), key=lambda e: e.name)
+    _check_selection(found, allow, block, strict)
+    for ep in found:
         if (allow is not None and ep.name not in allow) or ep.name in block:
+            excluded[ep.name] = "DMCA_BLOCK_PLUGINS" if ep.name in block else "DMCA_LOAD_PLUGINS"
             continue
         if pm.get_plugin(ep.name) is not None:
             continue
@@ -125,6 +133,27 @@ def load_entrypoints(environ: Mapping[str, str] | None = None) -> list[LoadError
         _plugin_dists[ep.name] = (dist, version)
     load_errors.extend(errors)
     return errors
+
+
+def _check_selection(found: list[EntryPoint], allow: set[str] | None, block: set[str], strict: bool) -> None:
+    """Warn (strict: raise) about names in the allow/blocklist that match no entry point: a typo
+    there (``causal-full`` for ``causal_full``) otherwise silently selects nothing."""
+    import difflib
+
+    names = sorted({ep.name for ep in found})
+    for key, selected in (("DMCA_LOAD_PLUGINS", allow or set()), ("DMCA_BLOCK_PLUGINS", block)):
+        for name in sorted(selected - set(names)):
+            near = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            message = (
+                f"{key} names {name!r}, which matches no installed dmca plugin; "
+                f"{hint}installed: {', '.join(names) or 'none'}"
+            )
+            if strict:
+                raise PluginError(message)
+            # the driver warns; worker processes read the same environment and would repeat it
+            if multiprocessing.parent_process() is None:
+                warnings.warn(f"dmca: {message}", RuntimeWarning, stacklevel=3)
 
 
 def setup(environ: Mapping[str, str] | None = None) -> pluggy.PluginManager:
@@ -205,11 +234,24 @@ def _pick(kind: str, registry: Mapping[str, X], name: str) -> X:
 def get_estimator(name: str = "auto") -> Any:
     """The estimator called ``name``; ``auto`` = the installed one with the highest priority."""
     registry = estimators()
+    left_out = ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
     if name == "auto":
         if not registry:
+            if left_out:
+                raise PluginError(f"no estimator available: installed plugins left out: {left_out}")
             raise PluginError("no estimator installed: pip install plugins/causal_fallback")
         return max(registry.values(), key=lambda e: e.priority)
+    if name not in registry and left_out:
+        valid = ", ".join(sorted(registry)) or "none"
+        raise PluginError(
+            f"unknown estimator {name!r}; available: {valid}; installed plugins left out: {left_out}"
+        )
     return _pick("estimator", registry, name)
+
+
+def hook_names() -> list[str]:
+    """The hooks a plugin may implement (those with a spec in ``hookspecs``)."""
+    return sorted(name for name, caller in vars(pm.hook).items() if getattr(caller, "spec", None) is not None)
 
 
 def get_domain(name: str) -> Any:

@@ -6,28 +6,77 @@ leaves a half-written result beside a good one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .errors import DmcaError
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
     from .runner import RunSummary
 
 
+@cache
+def _umask() -> int:
+    # os.umask can only be read by setting it: do that once, before worker threads write files
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode ``open(path, "w")`` would leave: the file's own if it exists, else 0666 - umask.
+    (mkstemp creates 0600, which would make results unreadable to the rest of a team.)"""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def os_reason(exc: OSError, path: Path) -> str:
+    """A short reason why writing to ``path`` (or creating it as a folder) failed, for one line."""
+    if isinstance(exc, FileExistsError) and exc.filename == str(path):
+        return "a file of that name exists; give a folder"
+    if isinstance(exc, FileExistsError | NotADirectoryError):  # mkdir of a parent
+        return "part of the path is a file, not a folder"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def check_output_dir(path: Path) -> None:
+    """Prove, before any step runs, that the results folder will take files: one that cannot be
+    written would otherwise fail only after the whole run. Creates nothing (a run refused later
+    by its pre-flight check leaves no empty folder): probes the folder, or the nearest existing
+    folder above it that the run will create it in, with a temporary file. Raises OSError."""
+    probe = Path(os.path.abspath(path))
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        if probe == Path(os.path.abspath(path)):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(probe))
+    fd, tmp = tempfile.mkstemp(prefix=".dmca-write-check.", dir=probe)
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -133,9 +182,14 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         axes[0].text(0.5, 0.5, "no successful study", ha="center", va="center")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
 
 
 def write_outputs(
@@ -156,7 +210,16 @@ def write_outputs(
         "results": results,
     }
     out = summary.out_dir
-    atomic_write(out / "results.json", (json.dumps(payload, indent=2, allow_nan=False) + "\n").encode())
-    atomic_write(out / "summary.md", summary_markdown(payload).encode())
-    forest_plot(payload, out / "forest.png")
+    target = out / "results.json"
+    try:
+        atomic_write(target, (json.dumps(payload, indent=2, allow_nan=False) + "\n").encode())
+        target = out / "summary.md"
+        atomic_write(target, summary_markdown(payload).encode())
+        target = out / "forest.png"
+        forest_plot(payload, target)
+    except OSError as exc:  # a full disk, a folder removed mid-run: one line, not a traceback
+        raise DmcaError(
+            f"cannot write {target}: {os_reason(exc, target)} (the steps ran; their telemetry is in "
+            f"{summary.telemetry_path})"
+        ) from None
     return payload

@@ -337,16 +337,19 @@ def run_experiment(
     done = 0
     started = utc_now()
     interrupted: KeyboardInterrupt | None = None
-    with TelemetryEmitter(
-        telemetry_path,
-        sink=tel.sink,
-        max_records=tel.batch.max_records,
-        max_seconds=tel.batch.max_seconds,
-        gzip=tel.gzip,
-        encryption=tel.encryption,
-        fsync=tel.fsync,
-        environ=environ,
-    ) as emitter, Interrupts() as interrupts:  # after the emitter's own SIGTERM hook: ours is on top
+    with (
+        TelemetryEmitter(
+            telemetry_path,
+            sink=tel.sink,
+            max_records=tel.batch.max_records,
+            max_seconds=tel.batch.max_seconds,
+            gzip=tel.gzip,
+            encryption=tel.encryption,
+            fsync=tel.fsync,
+            environ=environ,
+        ) as emitter,
+        Interrupts() as interrupts,  # after the emitter's own SIGTERM hook, so that ours is on top
+    ):
 
         def on_result(i: int, outcome: StepOutcome) -> None:
             nonlocal done

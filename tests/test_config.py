@@ -29,9 +29,9 @@ GOOD_STUDY = "  - {domain: direct_lab, hypothesis: WIMP, treatment: a, outcome: 
         ("telemetry: {encryption: aes}\nstudies:\n" + GOOD_STUDY,
          "x.yaml:1: telemetry.encryption: expected one of none, line, batch, got 'aes'"),
         ("studies: [\n", "x.yaml:2: YAML syntax error"),
-        ("studies: []\n", "x.yaml: studies: at least one study is required"),
+        ("studies: []\n", "x.yaml:1: studies: at least one study is required"),
         ("studies:\n  - {domain: d, treatment: a, outcome: b, intervention: {t0: 1, t1: 1}}\n",
-         "x.yaml: studies[0].intervention: t0 and t1 must differ"),
+         "x.yaml:2: studies[0].intervention: t0 and t1 must differ"),
         ("- 1\n- 2\n", "x.yaml: expected a mapping at the top level, got list"),
     ],
 )  # fmt: skip
@@ -93,7 +93,7 @@ def test_two_studies_with_one_name_are_refused_naming_the_second() -> None:
 
     s = {"domain": "direct_lab", "treatment": "a", "outcome": "b", "name": "same"}
     with pytest.raises(
-        ConfigError, match=r"x.yaml: studies\[1\].name: 'same' is already the name of studies\[0\]"
+        ConfigError, match=r"x.yaml:5: studies\[1\].name: 'same' is already the name of studies\[0\]"
     ):
         parse_config(yaml.safe_dump({"experiment": "x", "studies": [s, s]}), source="x.yaml")
 
@@ -124,3 +124,111 @@ def test_generated_labels_never_take_or_change_an_explicit_name() -> None:
         "direct_lab/WIMP",
         "direct_lab/WIMP a→b",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("studies:\n  - {domain: d, treatment: a, outcome: b,\n     intervention: {t0: .nan, t1: 1}}\n",
+         "x.yaml:3: studies[0].intervention.t0: must be a finite number"),
+        ("cost_model:\n  usd_per_cpu_hour: .inf\nstudies:\n" + GOOD_STUDY,
+         "x.yaml:2: cost_model.usd_per_cpu_hour: must be a finite number"),
+        ("cost_model: {usd_per_gb_hour: -.inf}\nstudies:\n" + GOOD_STUDY,
+         "x.yaml:1: cost_model.usd_per_gb_hour: must be a finite number"),
+        ("telemetry: {batch: {max_seconds: .inf}}\nstudies:\n" + GOOD_STUDY,
+         "x.yaml:1: telemetry.batch.max_seconds: must be a finite number"),
+        ("studies:\n  - {domain: d, treatment: a, outcome: b, alpha: .NaN}\n",
+         "x.yaml:2: studies[0].alpha: must be a finite number"),
+        ("studies:\n  - {domain: d, treatment: a, outcome: b, intervention: {t1: 1" + "0" * 400 + "}}\n",
+         "x.yaml:2: studies[0].intervention.t1: must be a finite number"),
+    ],
+)  # fmt: skip
+def test_non_finite_numbers_are_refused_before_anything_runs(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert str(info.value) == message
+
+
+def test_every_float_field_of_the_config_refuses_nan() -> None:
+    # walk the config classes: a float field added later is covered without editing this test
+    import attrs
+
+    from dmca_core import config as c
+
+    def float_paths(cls: type, prefix: str) -> list[str]:
+        out = []
+        for f in attrs.fields(attrs.resolve_types(cls)):
+            if f.type is float:
+                out.append(prefix + f.name)
+            elif isinstance(f.type, type) and attrs.has(f.type):
+                out.extend(float_paths(f.type, prefix + f.name + "."))
+        return out
+
+    top = float_paths(c.ExperimentConfig, "")
+    study = float_paths(c.StudyConfig, "")
+    assert {"cost_model.usd_per_cpu_hour", "telemetry.batch.max_seconds"} <= set(top)
+    assert {"alpha", "intervention.t0", "intervention.t1"} <= set(study)
+    for path in top + ["studies[0]." + p for p in study]:
+        raw: dict = {"studies": [{"domain": "d", "treatment": "a", "outcome": "b"}]}
+        node = raw
+        keys = path.replace("studies[0].", "studies.").split(".")
+        for k in keys[:-1]:
+            node = node["studies"][0] if k == "studies" else node.setdefault(k, {})
+        node[keys[-1]] = float("nan")
+        with pytest.raises(ConfigError, match=r": must be a finite number$") as info:
+            parse_config(yaml.safe_dump(raw), "x.yaml")
+        assert f": {path}: " in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seed: 1\nseed: 2\nstudies:\n" + GOOD_STUDY, "x.yaml:2: duplicate key 'seed'"),
+        ("studies:\n  - domain: d\n    treatment: a\n    rows: 300\n    outcome: b\n    rows: 5\n",
+         "x.yaml:6: duplicate key 'rows'"),
+        ("telemetry: {path: a, path: b}\nstudies:\n" + GOOD_STUDY, "x.yaml:1: duplicate key 'path'"),
+    ],
+)  # fmt: skip
+def test_duplicate_keys_are_refused_with_their_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert str(info.value) == message
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    # `<<: *base` then a key of one's own is YAML's way to override, not a duplicate
+    text = "studies:\n  - <<: {domain: d, treatment: a, outcome: b, rows: 50}\n    rows: 60\n"
+    assert parse_config(text, "x.yaml").studies[0].rows == 60
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("studies:\n  - cosmology\n",
+         "x.yaml:2: studies[0]: expected a study (a mapping with domain, treatment, outcome), got 'cosmology'"),
+        ("studies:\n  a: 1\n", "x.yaml:1: studies: must be a list (one '- ' item each), got a mapping"),
+        ("studies: cosmology\n", "x.yaml:1: studies: must be a list (one '- ' item each), got 'cosmology'"),
+        ("telemetry: 5\nstudies:\n" + GOOD_STUDY, "x.yaml:1: telemetry: expected a mapping, got int 5"),
+        ("studies:\n  - {domain: d, treatment: a, outcome: b, intervention: [0, 1]}\n",
+         "x.yaml:2: studies[0].intervention: expected a mapping, got list [0, 1]"),
+    ],
+)  # fmt: skip
+def test_wrong_shapes_get_one_plain_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert str(info.value) == message
+
+
+def test_negative_seed_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "neg.yaml"
+    cfg.write_text("seed: -1\nstudies:\n" + GOOD_STUDY)
+    assert main(["run", str(cfg), "--quiet", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"dmca: error: {cfg}:1: seed: must not be negative, got -1\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_finite_numbers_in_params_are_refused_too() -> None:
+    text = "studies:\n  - domain: d\n    treatment: a\n    outcome: b\n    params:\n      w: [1.0, .inf]\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert str(info.value) == "x.yaml:6: studies[0].params.w[1]: must be a finite number"

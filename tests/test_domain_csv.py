@@ -87,3 +87,36 @@ def test_an_unchanged_file_is_parsed_once_and_an_edited_one_again(tmp_path, monk
     p.unlink()
     with pytest.raises(DataError, match="no such file"):
         _load(p)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b,a\n1,2,3\n", "line 1: column name 'a' appears twice; names must be unique"),
+        ("a,,c\n1,2,3\n", "line 1: column 2 has no name"),
+        (
+            "a;b;c\n1;2;3\n",
+            "line 1: no comma in the header line; is the file ;-separated? (DMCA reads comma-separated files)",
+        ),
+        (
+            "a\tb\tc\n1\t2\t3\n",
+            "line 1: no comma in the header line; is the file tab-separated? (DMCA reads comma-separated files)",
+        ),
+        ("\n", "line 1 is empty: the file has no header naming the columns"),
+        ("\n1,2\n3,4\n", "line 1 is empty: the file has no header naming the columns"),
+    ],
+)
+def test_bad_headers_say_what_is_wrong(tmp_path, text: str, message: str) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    with pytest.raises(DataError) as info:
+        _load(p)
+    assert str(info.value) == f"{p}: {message}"
+
+
+def test_a_folder_is_not_called_missing(tmp_path) -> None:
+    with pytest.raises(DataError) as info:
+        _load(tmp_path)
+    assert str(info.value) == f"{tmp_path}: is a folder; give the data file"
+    with pytest.raises(DataError, match=r"no such file"):
+        _load(tmp_path / "nope.csv")

@@ -69,3 +69,72 @@ def test_plugin_infos_name_hooks() -> None:
     infos = {i.name: i for i in plugins.plugin_infos()}
     assert infos["dmca_core.default_plugins.jsonl_sink"].hooks == ["register_telemetry_sinks"]
     assert infos["dmca_core.default_plugins.jsonl_sink"].builtin
+
+
+# --- DMCA_LOAD_PLUGINS / DMCA_BLOCK_PLUGINS name checks ------------------------------------------
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    """Entry points as if ``causal_full`` and ``aes_gcm`` were installed; none is loaded (every
+    test below selects them away), and the loader's once-only state is fresh."""
+    from importlib.metadata import EntryPoint
+
+    found = [
+        EntryPoint("causal_full", "dmca_causal_full.plugin", plugins.GROUP),
+        EntryPoint("aes_gcm", "dmca_aes_gcm.plugin", plugins.GROUP),
+    ]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: list(found) if group == plugins.GROUP else [])
+    monkeypatch.setattr(plugins, "_entrypoints_loaded", False)
+    monkeypatch.setattr(plugins, "excluded", {}, raising=False)
+    return found
+
+
+def test_an_allowlist_name_that_matches_nothing_is_warned_about(fake_entry_points) -> None:
+    with pytest.warns(RuntimeWarning) as record:
+        plugins.load_entrypoints({"DMCA_LOAD_PLUGINS": "causal-full"})
+    (w,) = record
+    assert str(w.message) == (
+        "dmca: DMCA_LOAD_PLUGINS names 'causal-full', which matches no installed dmca plugin; "
+        "did you mean 'causal_full'? installed: aes_gcm, causal_full"
+    )
+
+
+def test_a_blocklist_name_that_matches_nothing_is_warned_about(fake_entry_points) -> None:
+    with pytest.warns(
+        RuntimeWarning, match=r"DMCA_BLOCK_PLUGINS names 'zzz', .*installed: aes_gcm, causal_full"
+    ):
+        plugins.load_entrypoints({"DMCA_LOAD_PLUGINS": "", "DMCA_BLOCK_PLUGINS": "zzz"})
+
+
+def test_strict_mode_makes_an_unmatched_name_an_error(fake_entry_points) -> None:
+    with pytest.raises(PluginError, match=r"DMCA_LOAD_PLUGINS names 'causal-full'"):
+        plugins.load_entrypoints({"DMCA_LOAD_PLUGINS": "causal-full", "DMCA_STRICT_PLUGINS": "1"})
+
+
+def test_matching_names_give_no_warning(fake_entry_points) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plugins.load_entrypoints({"DMCA_LOAD_PLUGINS": "", "DMCA_BLOCK_PLUGINS": "causal_full"})
+
+
+def test_no_estimator_because_the_lists_left_it_out_says_so(fake_entry_points) -> None:
+    with pytest.warns(RuntimeWarning):
+        plugins.load_entrypoints({"DMCA_LOAD_PLUGINS": "causal-full"})
+    with pytest.raises(PluginError) as info:
+        plugins.get_estimator("auto")
+    assert str(info.value) == (
+        "no estimator available: installed plugins left out: aes_gcm (by DMCA_LOAD_PLUGINS), "
+        "causal_full (by DMCA_LOAD_PLUGINS)"
+    )
+    with pytest.raises(
+        PluginError, match=r"unknown estimator 'full'; .*causal_full \(by DMCA_LOAD_PLUGINS\)"
+    ):
+        plugins.get_estimator("full")
+
+
+def test_no_estimator_and_nothing_left_out_says_to_install_one(fake_entry_points) -> None:
+    with pytest.raises(PluginError, match=r"^no estimator installed: pip install plugins/causal_fallback$"):
+        plugins.get_estimator("auto")

@@ -31,8 +31,24 @@ def _read_csv(path: Path) -> Table:
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
                 raise DataError(f"{path}: the file is empty") from None
-            if len(set(header)) != len(header) or any(not h for h in header):
-                raise DataError(f"{path}: line 1: column names must be non-empty and unique")
+            if not any(header):
+                raise DataError(f"{path}: line 1 is empty: the file has no header naming the columns")
+            if len(header) == 1:
+                # one column named with the whole line: most likely another separator
+                for sep, what in ((";", ";-separated"), ("\t", "tab-separated")):
+                    if sep in header[0]:
+                        raise DataError(
+                            f"{path}: line 1: no comma in the header line; is the file {what}? "
+                            "(DMCA reads comma-separated files)"
+                        )
+            for i, h in enumerate(header):
+                if not h:
+                    raise DataError(f"{path}: line 1: column {i + 1} has no name")
+            seen: set[str] = set()
+            for h in header:
+                if h in seen:
+                    raise DataError(f"{path}: line 1: column name {h!r} appears twice; names must be unique")
+                seen.add(h)
             rows: list[list[float]] = []
             for raw in reader:
                 line = reader.line_num
@@ -99,6 +115,8 @@ def read_table(path: str | Path) -> Table:
         st = p.stat()
     except OSError:
         st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{p}: is a folder; give the data file")
     if st is None or not stat.S_ISREG(st.st_mode):
         raise DataError(f"{p}: no such file")
     key, stamp = str(p.resolve()), (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

@@ -122,7 +122,14 @@ class TelemetryEmitter:
         self._gzip_file = gzip and encryption != "batch"
         handle_sink = plugins.get_sink(sink)
         self._new_line = not self._gzip_file and _needs_newline(self.path)
-        self._handle = handle_sink.open(self.path, fsync=fsync)
+        try:
+            self._handle = handle_sink.open(self.path, fsync=fsync)
+        except OSError as exc:  # a folder, a file where a folder belongs, a read-only disk: one line
+            if isinstance(exc, FileExistsError | NotADirectoryError):  # from creating the parent
+                reason = "part of the path is a file, not a folder"
+            else:
+                reason = (exc.strerror or type(exc).__name__).lower()
+            raise UsageError(f"telemetry.path: {self.path}: cannot open for appending: {reason}") from None
 
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread id holding _lock, so SIGTERM can tell it interrupted us

@@ -1,0 +1,299 @@
+"""Bad input to the ``dmca`` commands: one line naming the option, file or field, exit 2, and
+nothing run or lost; a closed stdout is no error; written files get the usual permissions."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dmca_core import plugins
+from dmca_core.cli import main
+
+CONFIG = """
+experiment: tiny
+seed: 3
+estimator: fallback
+executor: {{workers: 1}}
+output: {output}
+telemetry: {{path: {telemetry}}}
+studies:
+  - {{domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, rows: 300, steps: 1}}
+"""
+
+
+@pytest.fixture
+def hello(use_plugin, fallback):
+    """The example plugin's domain and the fallback estimator, registered in-process."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"))
+    try:
+        import dmca_hello.plugin
+
+        use_plugin(dmca_hello.plugin)
+        yield
+    finally:
+        sys.path.pop(0)
+
+
+def _config(tmp_path: Path, output: Path | None = None, telemetry: Path | None = None) -> Path:
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        CONFIG.format(output=output or tmp_path / "results", telemetry=telemetry or tmp_path / "tel.jsonl")
+    )
+    return cfg
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+# --- the results folder ---------------------------------------------------------------------------
+
+
+def test_out_that_is_a_file_is_refused_before_any_step(hello, tmp_path: Path, capsys) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    cfg = _config(tmp_path)
+    assert main(["run", str(cfg), "--quiet", "--out", str(afile)]) == 2
+    assert _one_line(capsys) == (
+        f"dmca: error: --out {afile}: cannot write there: a file of that name exists; give a folder"
+    )
+    assert not (tmp_path / "tel.jsonl").exists()  # no step ran
+    assert main(["run", str(cfg), "--quiet", "--out", str(afile / "sub")]) == 2
+    assert _one_line(capsys).endswith("part of the path is a file, not a folder")
+    assert afile.read_text() == "keep me\n"
+
+
+def test_config_output_that_cannot_be_written_names_the_field(hello, tmp_path: Path, capsys) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    cfg = _config(tmp_path, output=afile / "res")
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    assert _one_line(capsys).startswith(f"dmca: error: {cfg}: output {afile / 'res'}: cannot write there")
+    assert not (tmp_path / "tel.jsonl").exists()
+
+
+def test_read_only_results_folder_is_refused_before_any_step(
+    hello, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # root ignores permission bits, so stand in for a read-only file system where the probe fails
+    import dmca_core.report as report
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "results"))
+
+    monkeypatch.setattr(report.tempfile, "mkstemp", refuse)
+    assert main(["run", str(_config(tmp_path)), "--quiet"]) == 2
+    assert _one_line(capsys).endswith("cannot write there: read-only file system")
+    assert not (tmp_path / "tel.jsonl").exists()
+
+
+def test_a_write_failure_at_the_end_is_one_line_and_leaves_no_half_file(
+    hello, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "results"
+    (out / "results.json").mkdir(parents=True)  # the folder takes files, but not this name
+    assert main(["run", str(_config(tmp_path)), "--quiet"]) == 1
+    line = _one_line(capsys)
+    assert line.startswith(f"dmca: error: cannot write {out / 'results.json'}: is a directory")
+    assert str(tmp_path / "tel.jsonl") in line  # where what the steps measured went
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]  # no temporary file left
+    assert len((tmp_path / "tel.jsonl").read_text().splitlines()) == 1
+
+
+def test_results_get_the_permissions_open_would_give(hello, tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    out = tmp_path / "results"
+    assert main(["run", str(_config(tmp_path)), "--quiet"]) == 0
+    for name in ("results.json", "summary.md", "forest.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~mask, name
+    # an existing file keeps its own mode, as open(path, "w") would
+    os.chmod(out / "summary.md", 0o640)
+    assert main(["run", str(_config(tmp_path)), "--quiet"]) == 0
+    assert stat.S_IMODE((out / "summary.md").stat().st_mode) == 0o640
+
+
+def test_workers_option_is_named_as_typed(hello, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(_config(tmp_path)), "--workers", "0"])
+    assert info.value.code == 2
+    assert _one_line(capsys) == "dmca run: error: argument --workers: must be at least 1, got 0"
+
+
+# --- telemetry.path ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"), [("folder", "is a directory"), ("under_a_file", "part of the path")]
+)
+def test_telemetry_path_that_cannot_be_opened_is_one_line(
+    hello, tmp_path: Path, capsys, kind, reason
+) -> None:
+    if kind == "folder":
+        tel = tmp_path / "tdir"
+        tel.mkdir()
+    else:
+        (tmp_path / "afile").write_text("")
+        tel = tmp_path / "afile" / "tel.jsonl"
+    assert main(["run", str(_config(tmp_path, telemetry=tel)), "--quiet"]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(f"dmca: error: telemetry.path: {tel}: cannot open for appending: {reason}")
+    assert not (tmp_path / "results" / "results.json").exists()
+
+
+def test_telemetry_on_a_read_only_file_system_is_one_line(hello, use_plugin, tmp_path: Path, capsys) -> None:
+    from dmca_core import hookimpl
+
+    class ReadOnlySink:
+        name = "jsonl"
+
+        def open(self, path: Path, *, fsync: bool) -> None:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    class Plugin:
+        @hookimpl
+        def register_telemetry_sinks(self, register) -> None:
+            register(ReadOnlySink())
+
+    use_plugin(Plugin())
+    assert main(["run", str(_config(tmp_path)), "--quiet"]) == 2
+    assert _one_line(capsys).endswith("cannot open for appending: read-only file system")
+
+
+# --- a closed stdout ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plugins", "--all"],
+        ["simulate", "cosmology", "--rows", "3000"],
+        pytest.param(["keygen"], marks=pytest.mark.aes),  # a plugin's command: the same main
+    ],
+)
+def test_a_reader_that_goes_away_is_not_an_error(args: list[str]) -> None:
+    env = dict(os.environ)
+    if args == ["keygen"]:
+        env.pop("DMCA_NO_ENTRYPOINTS", None)  # keygen comes from the aes_gcm entry point
+        env["DMCA_LOAD_PLUGINS"] = "aes_gcm"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dmca_core.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    proc.stdout.close()  # like `| head -0`: gone before dmca writes anything
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0
+    assert err == ""
+
+
+# --- estimate / discover / simulate ------------------------------------------------------------------
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=200)
+    t = z + rng.normal(size=200)
+    y = 2 * t + z + rng.normal(size=200)
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.column_stack([z, t, y]), delimiter=",", header="Z,T,Y", comments="")
+    return path
+
+
+def _estimate(data: Path, *extra: str) -> list[str]:
+    return ["estimate", "--data", str(data), "--treatment", "T", "--outcome", "Y", *extra]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--graph", "Z->T,T->Y,Y->Z"], "dmca: error: --graph: the edges 'Z->T,T->Y,Y->Z' form a cycle"),
+        (["--graph", "a-b"], "dmca: error: --graph: cannot read edge 'a-b': write A->B (directed) or A--B"),
+        (["--graph", "Z->T,T->Y", "--outcome", "T"], "dmca: error: --outcome: must differ from --treatment"),
+        (["--graph", "Z->T,T->Y", "--treatment", "Q"], "dmca: error: --treatment: unknown variable 'Q'"),
+        (["--graph", "Z->T,T->Y", "--outcome", "Q"], "dmca: error: --outcome: unknown variable 'Q'"),
+    ],
+)
+def test_estimate_bad_input_exits_2_naming_the_option(fallback, data: Path, capsys, extra, message) -> None:
+    assert main(_estimate(data, *extra)) == 2
+    assert _one_line(capsys).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--t0", "nan"], "dmca estimate: error: argument --t0: must be a finite number, got 'nan'"),
+        (["--t1", "inf"], "dmca estimate: error: argument --t1: must be a finite number, got 'inf'"),
+        (["--seed", "-5"], "dmca estimate: error: argument --seed: must be at least 0, got -5"),
+        (["--alpha", "2"], "dmca estimate: error: argument --alpha: must lie strictly between 0 and 1"),
+    ],
+)
+def test_estimate_bad_numbers_exit_2(fallback, data: Path, capsys, argv, message) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(_estimate(data, "--graph", "Z->T,T->Y", *argv))
+    assert info.value.code == 2
+    assert _one_line(capsys).startswith(message)
+
+
+def test_estimate_still_works_with_good_input(fallback, data: Path, capsys) -> None:
+    assert main(_estimate(data, "--graph", "Z->T,Z->Y,T->Y", "--json")) == 0
+    result = json.loads(capsys.readouterr().out)
+    # the simulated effect of T on Y is 2; its standard error at 200 rows is about 0.05
+    assert abs(result["causal_effect"] - 2.0) < 0.25
+    assert result["treatment"] == "T" and result["outcome"] == "Y"
+
+
+def test_discover_bad_alpha_exits_2(fallback, data: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["discover", "--data", str(data), "--alpha", "nan"])
+    assert info.value.code == 2
+    assert _one_line(capsys).startswith("dmca discover: error: argument --alpha: must be a finite number")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seed", "-1"], "dmca simulate: error: argument --seed: must be at least 0, got -1"),
+        (["--rows", "0"], "dmca simulate: error: argument --rows: must be at least 1, got 0"),
+    ],
+)
+def test_simulate_bad_numbers_exit_2(capsys, argv, message) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "cosmology", "--hypothesis", "Axion", "--rows", "10", *argv])
+    assert info.value.code == 2
+    assert _one_line(capsys) == message
+
+
+def test_simulate_out_that_cannot_be_written_is_one_line(tmp_path: Path, capsys) -> None:
+    base = ["simulate", "cosmology", "--hypothesis", "Axion", "--rows", "10", "--out"]
+    assert main([*base, str(tmp_path)]) == 2
+    assert _one_line(capsys) == f"dmca: error: --out {tmp_path}: is a folder; give the CSV file's name"
+    (tmp_path / "afile").write_text("")
+    assert main([*base, str(tmp_path / "afile" / "x.csv")]) == 2
+    assert _one_line(capsys).endswith("cannot write: part of the path is a file, not a folder")
+
+
+# --- plugins ------------------------------------------------------------------------------------------
+
+
+def test_plugins_unknown_hook_lists_the_valid_ones(capsys) -> None:
+    assert main(["plugins", "--hook", "nope"]) == 2
+    line = _one_line(capsys)
+    assert line.startswith("dmca: error: --hook: unknown hook 'nope'; valid: ")
+    assert "register_domains" in line and "register_estimators" in line
+    assert main(["plugins", "--all", "--hook", "register_domains"]) == 0
+    assert "csv_domain" in capsys.readouterr().out
+    assert plugins.hook_names()  # the listed names are the specs' names
