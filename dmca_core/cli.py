@@ -217,7 +217,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     preflight_study(study, args.estimator, seed=args.seed, where="--data")
     outcome = run_step(StepTask(0, 0, study, 1, args.seed, args.estimator, CostModel(), "estimate"))
     if outcome.error is not None:
-        raise DmcaError(outcome.error)
+        error = DmcaError(outcome.error)
+        error.exit_code = outcome.exit_code  # bad data found inside the step is still bad input
+        raise error
     result = {k: v for k, v in outcome.result.items() if k not in ("study", "domain", "hypothesis", "step")}
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))

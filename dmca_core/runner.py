@@ -49,6 +49,7 @@ class StepOutcome:
     result: dict[str, Any]
     telemetry: dict[str, Any]
     error: str | None = None
+    exit_code: int = 1  # of the error: 2 for bad input (a UsageError or DataError), as the CLI exits
 
 
 def step_seed(seed: int, study_index: int, step: int) -> int:
@@ -127,6 +128,7 @@ def run_step(task: StepTask) -> StepOutcome:
     row = _row_head(task)
     meter = FitMeter()
     error = None
+    exit_code = 1
     result = truth = None
     estimator_name = task.estimator
     with measure_step(meter) as usage:
@@ -151,7 +153,7 @@ def run_step(task: StepTask) -> StepOutcome:
             )
             truth = data.truth(study.treatment, study.outcome, study.intervention.t0, study.intervention.t1)
         except DmcaError as exc:
-            error = str(exc)
+            error, exit_code = str(exc), exc.exit_code
         except Exception as exc:  # a study that raises is reported as failed; the run goes on
             error = f"{type(exc).__name__}: {exc}"
             if os.environ.get("DMCA_DEBUG"):
@@ -198,7 +200,7 @@ def run_step(task: StepTask) -> StepOutcome:
         for key in ("causal_effect", "ci_low", "ci_high", "reliability_score", "SR9", "DI2"):
             record[key] = getattr(result, key)
     record = {k: _finite(v) for k, v in record.items() if _finite(v) is not None}
-    return StepOutcome(task.index, {k: _finite(v) for k, v in row.items()}, record, error)
+    return StepOutcome(task.index, {k: _finite(v) for k, v in row.items()}, record, error, exit_code)
 
 
 def _check_variables(study: StudyConfig, valid: tuple[str, ...], where: str) -> None:
