@@ -303,5 +303,7 @@ def test_bad_data_found_inside_the_estimate_step_still_exits_2(fallback, tmp_pat
     # too few rows is only found when the study runs: still bad input, so exit 2, not 1
     small = tmp_path / "small.csv"
     small.write_text("T,Y\n" + "".join(f"{i},{2 * i + (i % 3)}\n" for i in range(12)))
-    assert main(["estimate", "--data", str(small), "--treatment", "T", "--outcome", "Y", "--graph", "T->Y"]) == 2
+    assert (
+        main(["estimate", "--data", str(small), "--treatment", "T", "--outcome", "Y", "--graph", "T->Y"]) == 2
+    )
     assert _one_line(capsys) == "dmca: error: the data have 12 rows; a study over 2 columns needs 20"
