@@ -8,10 +8,11 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from dmca_core.errors import DmcaError, UsageError
 from sidrce import fti as F
+from sidrce.gate import printable
 
 
 def _baseline(text: str) -> F.Baseline:
@@ -29,6 +30,23 @@ def _nonneg(text: str) -> float:
     if not (math.isfinite(x) and x >= 0):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0")
     return x
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a port number from 0 to 65535")
+    return port
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr (``sidrce: error: ...``) and exit 2, without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"sidrce: error: {message} (see {self.prog} --help)\n")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -52,7 +70,7 @@ def _closed(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="sidrce", description=__doc__)
+    ap = _Parser(prog="sidrce", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("collect", help="summarise telemetry: medians, FTI, λ")
     _common(p)
@@ -70,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 is explicit)"
     )
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port, default=8080)
     p.add_argument("--baseline", type=_baseline)
     p.add_argument("--lambda-asdpi", type=_nonneg)
     p.add_argument("--allow-plaintext", action="store_true")
@@ -93,8 +111,8 @@ def _human(report: dict[str, Any]) -> str:
 
     m = report["medians"]
     lines = [
-        f"records {report['count']}  rejected {sum(report['rejected'].values())} "
-        + (" ".join(f"{k}={v}" for k, v in report["rejected"].items()) if report["rejected"] else ""),
+        f"records {report['count']}  rejected {sum(report['rejected'].values())}"
+        + "".join(f" {k}={v}" for k, v in report["rejected"].items()),
         f"medians  cost ${f(m['infra_cost_usd'], '.6g')}  qps {f(m['qps'], '.6g')}  "
         f"latency_p95 {f(m['latency_p95_ms'], '.6g')} ms",
         f"fti_avg {f(report['fti_avg'])}  worst {report['fti_grade_worst'] or '-'}  "
@@ -102,7 +120,8 @@ def _human(report: dict[str, Any]) -> str:
         f"{'domain':<16} {'hypothesis':<16} {'count':>8} {'fti':>8} grade",
     ]
     for g in report["groups"]:
-        lines.append(f"{g['domain']:<16} {g['hypothesis']:<16} {g['count']:>8} {f(g['fti']):>8} {g['grade']}")
+        d, h = printable(g["domain"]), printable(g["hypothesis"])
+        lines.append(f"{d:<16} {h:<16} {g['count']:>8} {f(g['fti']):>8} {g['grade']}")
     studies = [g for g in report["groups"] if g["north_star"]["records"]]
     if studies:
         lines.append(
@@ -112,8 +131,9 @@ def _human(report: dict[str, Any]) -> str:
         ns = g["north_star"]
         last = ns["latest"]
         ci = f"[{f(last.get('ci_low'), '.4g')}, {f(last.get('ci_high'), '.4g')}]"
+        d, h = printable(g["domain"]), printable(g["hypothesis"])
         lines.append(
-            f"{g['domain']:<16} {g['hypothesis']:<16} {f(last.get('causal_effect'), '.4g'):>10} {ci:>23} "
+            f"{d:<16} {h:<16} {f(last.get('causal_effect'), '.4g'):>10} {ci:>23} "
             f"{f(ns['median_reliability_score'], '.3f'):>8} {f(ns['median_SR9'], '.3f'):>7} "
             f"{f(ns['median_DI2'], '.3f'):>7}"
         )
@@ -124,7 +144,7 @@ def _human(report: dict[str, Any]) -> str:
 
 def _open_line(s: dict[str, Any]) -> str:
     return (
-        f"{s['file']}:{s['line']}: open stream {s['stream']} ({s['mode']} mode, {s['records']} records, "
+        f"{printable(s['file'])}:{s['line']}: open stream {s['stream']} ({s['mode']} mode, {s['records']} records, "
         "no final envelope: still being written, or cut; --closed treats it as truncated)"
     )
 
@@ -142,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
         def show(file: str, line: int, reason: str, detail: str) -> None:
             nonlocal bad
             bad += 1
-            print(f"{file}:{line}: {reason}" + (f" ({detail})" if detail else ""))
+            print(f"{printable(file)}:{line}: {reason}" + (f" ({printable(detail)})" if detail else ""))
 
         agg = Aggregator(allow_plaintext=args.allow_plaintext, on_reject=show, closed=args.closed)
         agg.read(args.files)
@@ -161,9 +181,10 @@ def _run(args: argparse.Namespace) -> int:
             if args.json
             else _human(report)
         )
-        return 0
+        # lines were read and none was a record (a CSV, a wrong key): not a summary of anything
+        return 1 if report["count"] == 0 and report["rejected"] else 0
     if args.max_fti is None and args.fail_on is None:
-        raise UsageError("sidrce gate: give --max-fti and/or --fail-on")
+        raise UsageError("gate: give --max-fti and/or --fail-on")
     from sidrce.gate import verdict
 
     passed, why = verdict(report, max_fti=args.max_fti, fail_on=args.fail_on)
@@ -176,10 +197,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except DmcaError as exc:
-        print(f"sidrce: error: {exc}", file=sys.stderr)
+        print(f"sidrce: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # `sidrce collect ... | head`
         return 0
+    except Exception as exc:  # noqa: BLE001 - a crash must not look like the gate's FAIL (exit 1)
+        if os.environ.get("SIDRCE_TRACEBACK"):
+            raise
+        first = (str(exc).splitlines() or [""])[0][:300]
+        files = " ".join(getattr(args, "files", None) or [str(getattr(args, "telemetry", "") or "")])
+        print(
+            f"sidrce: internal error reading {printable(files)}: {type(exc).__name__}: {printable(first)} "
+            "(SIDRCE_TRACEBACK=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

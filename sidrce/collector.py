@@ -58,6 +58,7 @@ from sidrce.validate import (
     SCAN_COLUMNS,
     SCANNER,
     fast_decoder,
+    has_lone_surrogate,
     loads,
     problem,
     ts_epoch,
@@ -67,8 +68,14 @@ from sidrce.validate import (
 try:
     from msgspec import UNSET, DecodeError, ValidationError
 
-    # msgspec raises UnicodeDecodeError (not a DecodeError) for invalid UTF-8 inside a string
-    _FAST_ERRORS: tuple[type[Exception], ...] = (DecodeError, ValidationError, UnicodeDecodeError)
+    # msgspec raises UnicodeDecodeError (not a DecodeError) for invalid UTF-8 inside a string, and
+    # RecursionError for an extra field nested too deep: the exact path gives their verdict
+    _FAST_ERRORS: tuple[type[Exception], ...] = (
+        DecodeError,
+        ValidationError,
+        UnicodeDecodeError,
+        RecursionError,
+    )
 except ImportError:  # pragma: no cover - msgspec is optional
     UNSET = object()
     _FAST_ERRORS = ()
@@ -572,6 +579,17 @@ def _floats(recs: list[Any], get: Any, n: int) -> np.ndarray:
         return np.array([math.nan if v is UNSET else v for v in map(get, recs)], float)
 
 
+def _not_unicode(obj: Any) -> bool:
+    """A decrypted record with a string that is not valid Unicode (a lone surrogate). Cheap for
+    the usual record: its keys and values are ASCII strings or numbers."""
+    if not isinstance(obj, dict):
+        return False
+    for k, v in obj.items():
+        if not k.isascii() or (type(v) is str and not v.isascii()) or isinstance(v, (dict, list)):
+            return has_lone_surrogate(obj)
+    return False
+
+
 def _finite(obj: Mapping[str, Any]) -> bool:
     """No number field of ``obj`` is NaN or infinite. Call only after ``is_valid_fast(obj)`` (every
     such field is absent or an int or float): a NaN or infinity makes the sum NaN or infinite; a
@@ -831,8 +849,8 @@ class FileState:
         self.line(data, line, tail=True)
         self.agg.flush()
 
-    def cut(self, line: int) -> None:
-        self.agg.reject(self.label, line, "truncated", "damaged gzip member")
+    def cut(self, line: int, detail: str = "damaged gzip member") -> None:
+        self.agg.reject(self.label, line, "truncated", detail)
 
     def finish(self) -> None:
         if self.partial:  # the parent finishes the readers, with their state joined to its own
@@ -931,6 +949,11 @@ class FileState:
             self.agg.reject(self.label, no, exc.reason, exc.detail)
             return
         for rec in records:
+            if _not_unicode(rec):  # the reader's json.loads keeps lone surrogates; loads() refuses them
+                self.agg.reject(
+                    self.label, no, "not_json", "lone surrogate: a string that is not valid Unicode"
+                )
+                continue
             self.record(rec, no)
 
     def _has_key(self) -> bool:

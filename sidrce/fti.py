@@ -12,7 +12,7 @@ GRADES = ("OK", "WARN", "FAIL")
 OK_MAX = 1.00
 WARN_MAX = 1.05
 # products of three ratios pick up a few ulps; a group exactly at a bound keeps the better grade
-_TOL = 1e-12
+TOL = 1e-12
 DEFAULT_LAMBDA_ASDPI = 0.1  # per day
 
 
@@ -54,9 +54,9 @@ def grade(value: float | None) -> str:
     """OK when FTI ≤ 1.00, WARN when ≤ 1.05, FAIL above or undefined."""
     if value is None:
         return "FAIL"
-    if value <= OK_MAX + _TOL:
+    if value <= OK_MAX + TOL:
         return "OK"
-    if value <= WARN_MAX + _TOL:
+    if value <= WARN_MAX + TOL:
         return "WARN"
     return "FAIL"
 

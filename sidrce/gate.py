@@ -4,15 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidrce.fti import GRADES
+from sidrce.fti import GRADES, TOL
+
+
+def printable(text: str) -> str:
+    """``text`` with non-printable characters (ESC, NUL, ...) escaped, for terminal output: a
+    domain name from telemetry must not move the cursor or recolour the screen."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _above(value: float, bound: float) -> str:
+    """``value`` shown with enough digits to be seen above ``bound``."""
+    short = f"{value:.4f}"
+    return short if float(short) > bound + TOL else repr(value)
 
 
 def verdict(report: dict[str, Any], *, max_fti: float | None, fail_on: str | None) -> tuple[bool, str]:
-    """``(passed, one-line reason)``.
+    """``(passed, one-line reason)``; the reason ends with the rejected lines by reason, if any.
 
-    ``max_fti``: fail when ``fti_avg`` exceeds it, or is undefined (no records, or a group whose
-    FTI is undefined). ``fail_on``: ``FAIL`` fails on a FAIL group, ``WARN`` on WARN or FAIL.
+    ``max_fti``: fail when ``fti_avg`` exceeds it by more than the grades' tolerance (1e-12), or is
+    undefined (no records, or a group whose FTI is undefined). ``fail_on``: ``FAIL`` fails on a
+    FAIL group, ``WARN`` on WARN or FAIL.
     """
+    passed, why = _verdict(report, max_fti=max_fti, fail_on=fail_on)
+    rejected = report["rejected"]
+    if rejected:
+        why += " (rejected: " + " ".join(f"{k}={v}" for k, v in rejected.items()) + ")"
+    return passed, why
+
+
+def _verdict(report: dict[str, Any], *, max_fti: float | None, fail_on: str | None) -> tuple[bool, str]:
     fti_avg = report["fti_avg"]
     worst = report["fti_grade_worst"]
     n = report["count"]
@@ -20,12 +43,14 @@ def verdict(report: dict[str, Any], *, max_fti: float | None, fail_on: str | Non
         return False, "no valid telemetry records: nothing to certify"
     if max_fti is not None:
         if fti_avg is None:
-            bad = [f"{g['domain']}/{g['hypothesis']}" for g in report["groups"] if g["fti"] is None]
+            bad = [
+                printable(f"{g['domain']}/{g['hypothesis']}") for g in report["groups"] if g["fti"] is None
+            ]
             return False, f"fti_avg is undefined (FTI undefined for {', '.join(bad)})"
-        if fti_avg > max_fti:
-            return False, f"fti_avg {fti_avg:.4f} > --max-fti {max_fti:g} ({n} records)"
+        if fti_avg > max_fti + TOL:
+            return False, f"fti_avg {_above(fti_avg, max_fti)} > --max-fti {max_fti!r} ({n} records)"
     if fail_on is not None and worst is not None and GRADES.index(worst) >= GRADES.index(fail_on):
-        bad = [f"{g['domain']}/{g['hypothesis']}" for g in report["groups"] if g["grade"] == worst]
+        bad = [printable(f"{g['domain']}/{g['hypothesis']}") for g in report["groups"] if g["grade"] == worst]
         return False, f"worst grade {worst} (--fail-on {fail_on}): {', '.join(bad)}"
     avg = "undefined" if fti_avg is None else f"{fti_avg:.4f}"
     return True, f"fti_avg {avg}, worst grade {worst} ({n} records)"

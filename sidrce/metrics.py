@@ -102,3 +102,33 @@ def registry_for(get_report: Callable[[], dict[str, Any] | None]) -> CollectorRe
     reg = CollectorRegistry(auto_describe=False)
     reg.register(ReportCollector(get_report))
     return reg
+
+
+class HealthCollector(Collector):
+    """The server's reading of its telemetry file: whether it is up, failed polls, last good read."""
+
+    def __init__(self, health: dict[str, Any]) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[Metric]:
+        h = self.health
+        yield GaugeMetricFamily(
+            "sidrce_telemetry_up",
+            "1 when the telemetry file is being read without error (as /readyz), else 0",
+            value=1 if h["up"] else 0,
+        )
+        yield CounterMetricFamily(
+            "sidrce_telemetry_read_errors", "Polls of the telemetry file that failed", value=h["read_errors"]
+        )
+        if h["last_read"] is not None:
+            yield GaugeMetricFamily(
+                "sidrce_telemetry_last_read_timestamp_seconds",
+                "Unix time of the last poll that read the telemetry file",
+                value=h["last_read"],
+            )
+
+
+def health_registry(health: dict[str, Any]) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(HealthCollector(health))
+    return reg

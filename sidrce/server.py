@@ -10,11 +10,17 @@ reports are computed from the published snapshot off the event loop and cached.
 What the figures cover: every line read since the server started, across rotations (a renamed
 file is read to its end, then the new file is added, as ``sidrce collect ops.jsonl.1 ops.jsonl``
 would). A file truncated in place has lost its old lines, so the server starts over from the new
-contents, as ``sidrce collect ops.jsonl`` would.
+contents, as ``sidrce collect ops.jsonl`` would (also when it grew past the old size between two
+polls: see :meth:`~sidrce.source.Stream.same_bytes`).
+
+Failures: a read error is retried at every poll and clears itself; a setting that cannot work
+(encrypted lines, no key) stops the reading; an unexpected exception is caught, shown by /readyz
+and the thread goes on. /readyz and ``sidrce_telemetry_up`` say which (see docs/finops-spec.md).
 
 Environment: ``SIDRCE_TELEMETRY`` (file, default ``ops_telemetry.jsonl``), ``SIDRCE_TOKEN``
 (Bearer token for /report and /metrics), ``SIDRCE_BASELINE``, ``SIDRCE_LAMBDA_ASDPI``,
-``SIDRCE_AES_KEY``/``SIDRCE_AES_KEYS`` (encrypted telemetry), ``SIDRCE_POLL_SECONDS`` (0.25).
+``SIDRCE_AES_KEY``/``SIDRCE_AES_KEYS`` (encrypted telemetry), ``SIDRCE_POLL_SECONDS`` (0.25),
+``SIDRCE_REFRESH_SECONDS`` (2).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import math
 import os
 import sys
 import threading
@@ -39,11 +46,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dmca_core.errors import DmcaError
+from dmca_core.errors import ConfigError, DmcaError
 from sidrce import dashboard
 from sidrce import fti as F
 from sidrce.collector import Aggregator, Snapshot, settings_from_env, summarize
-from sidrce.metrics import registry_for
+from sidrce.metrics import health_registry, registry_for
 from sidrce.source import Follower
 
 DEFAULT_TELEMETRY = "ops_telemetry.jsonl"
@@ -86,7 +93,12 @@ class Live:
         self.follower = Follower(self.path, self._sink)
         self.poll_seconds = poll_seconds
         self.refresh_seconds = refresh_seconds
-        self.error: str | None = None
+        self.error: str | None = None  # the last poll's read error; a good poll clears it
+        self.fatal: str | None = None  # a setting that cannot work (e.g. no key): reading stops
+        self.fault: str | None = None  # an unexpected exception in the thread: lines may be lost
+        self.read_errors = 0  # polls that failed, for any of the three reasons
+        self.last_read: float | None = None  # wall time of the last poll that read the file
+        self.seen = False  # the file has existed and been read once
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,21 +142,61 @@ class Live:
         last = 0.0
         while not self._stop.is_set():
             busy = False
-            if self.error is None:
-                try:
-                    busy = self.follower.poll() >= (64 << 20)
-                except DmcaError as exc:  # e.g. encrypted lines and no key: report it, stop reading
-                    self.error = str(exc)
-                except OSError as exc:
-                    self.error = f"{self.path}: {exc.strerror or exc}"
-            now = time.monotonic()
-            changed = self._version() != self.current.version
-            if changed and (not busy and (now - last >= self.refresh_seconds or not self.ready.is_set())):
-                self.current = self._publish()
-                last = now
+            try:
+                busy = self._poll()
+                now = time.monotonic()
+                changed = self._version() != self.current.version
+                if changed and (not busy and (now - last >= self.refresh_seconds or not self.ready.is_set())):
+                    self.current = self._publish()
+                    last = now
+            except Exception as exc:  # noqa: BLE001 - one bad poll must not end the thread
+                self.read_errors += 1
+                first = (str(exc).splitlines() or [""])[0][:300]
+                fault = f"{self.path}: internal error while reading telemetry: {type(exc).__name__}: {first}"
+                if fault != self.fault:
+                    print(f"sidrce: error: {fault}", file=sys.stderr)
+                self.fault = fault
             if not busy:
                 self.ready.set()
                 self._stop.wait(self.poll_seconds)
+
+    def _poll(self) -> bool:
+        """Read what is new; True when there is more to read at once."""
+        if self.fatal is not None:
+            return False
+        try:
+            got = self.follower.poll()
+        except DmcaError as exc:  # e.g. encrypted lines and no key: report it, stop reading
+            self.fatal = str(exc)
+            self.read_errors += 1
+            return False
+        except OSError as exc:  # e.g. the file replaced by a directory: polled again, may recover
+            self.error = f"{self.path}: {exc.strerror or exc}"
+            self.read_errors += 1
+            return False
+        self.error = None
+        if self.follower.stream is not None:
+            self.seen = True
+            self.last_read = time.time()
+        return got >= (64 << 20)
+
+    def problem(self) -> str | None:
+        """Why the server is not ready (one line), or None."""
+        thread = self._thread
+        if thread is not None and not thread.is_alive() and not self._stop.is_set():
+            return "the telemetry reader thread has stopped; restart the server"
+        for why in (self.fatal, self.fault, self.error):
+            if why:
+                return why
+        if not self.ready.is_set():
+            return "reading telemetry"
+        if not self.seen:
+            return f"{self.path}: no such file yet (waiting for it)"
+        return None
+
+    def health(self) -> dict[str, Any]:
+        """State of the reading, for /metrics."""
+        return {"up": self.problem() is None, "read_errors": self.read_errors, "last_read": self.last_read}
 
     def filtered(self, domain: str | None, hypothesis: str | None) -> bytes:
         cur = self.current
@@ -168,6 +220,36 @@ def render_metrics(pub: Published, accept: str) -> tuple[bytes, str]:
     if body is None:
         body = pub.rendered[content_type] = encoder(registry_for(lambda: pub.report))
     return body, content_type
+
+
+def render_health(health: dict[str, Any], accept: str) -> bytes:
+    """The reading's health metrics (:func:`sidrce.metrics.health_registry`), rendered per request:
+    they change without a new report. Small: three samples."""
+    encoder, _ = choose_encoder(accept)
+    return encoder(health_registry(health))
+
+
+def telemetry_path(telemetry: str | Path | None, env: Mapping[str, str]) -> Path:
+    return Path(telemetry or env.get("SIDRCE_TELEMETRY") or DEFAULT_TELEMETRY)
+
+
+def timing_from_env(env: Mapping[str, str]) -> dict[str, float]:
+    """``SIDRCE_POLL_SECONDS`` (> 0) and ``SIDRCE_REFRESH_SECONDS`` (>= 0); ConfigError naming the
+    variable otherwise."""
+    out = {}
+    for var, key, default, least in (
+        ("SIDRCE_POLL_SECONDS", "poll_seconds", 0.25, 0.001),
+        ("SIDRCE_REFRESH_SECONDS", "refresh_seconds", 2.0, 0.0),
+    ):
+        text = env.get(var) or str(default)
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{var}: expected a number of seconds, got {text!r}") from None
+        if not (math.isfinite(value) and value >= least):
+            raise ConfigError(f"{var}: expected a finite number of seconds >= {least:g}, got {text!r}")
+        out[key] = value
+    return out
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -214,8 +296,8 @@ def create_app(
                 return _error(400, f"query parameter {key!r} must be 1 to {MAX_PARAM} characters")
             chosen[key] = values[0] if values else None
         lv = live()
-        if lv.error:
-            return _error(503, lv.error)
+        if lv.fatal or lv.error:
+            return _error(503, lv.fatal or lv.error or "")
         if chosen["domain"] is None and chosen["hypothesis"] is None:
             body = lv.current.body
         else:
@@ -225,7 +307,11 @@ def create_app(
     async def metrics(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
-        body, content_type = render_metrics(live().current, request.headers.get("accept", ""))
+        lv = live()
+        accept = request.headers.get("accept", "")
+        body, content_type = render_metrics(lv.current, accept)
+        # OpenMetrics ends with one "# EOF": the health families go before it
+        body = body.removesuffix(b"# EOF\n") + render_health(lv.health(), accept)
         return Response(body, headers={"Content-Type": content_type})
 
     async def healthz(request: Request) -> Response:
@@ -233,26 +319,23 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         lv = live()
-        if lv.error:
-            return _error(503, lv.error)
-        if not lv.ready.is_set():
-            return _error(503, "reading telemetry")
+        why = lv.problem()
+        if why is not None:
+            return _error(503, why)
         return JSONResponse({"status": "ready", "records": lv.current.report["count"]})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         env = os.environ if environ is None else environ
         base_env, asdpi_env = settings_from_env(env)
-        path = Path(telemetry or env.get("SIDRCE_TELEMETRY") or DEFAULT_TELEMETRY)
         state["token"] = env.get("SIDRCE_TOKEN", "")
         lv = state["live"] = Live(
-            path,
+            telemetry_path(telemetry, env),
             baseline=baseline if baseline is not None else base_env,
             lambda_asdpi=lambda_asdpi if lambda_asdpi is not None else asdpi_env,
             allow_plaintext=allow_plaintext,
             environ=env,
-            poll_seconds=float(env.get("SIDRCE_POLL_SECONDS", "0.25")),
-            refresh_seconds=float(env.get("SIDRCE_REFRESH_SECONDS", "2.0")),
+            **timing_from_env(env),
         )
         lv.start()
         try:
@@ -279,6 +362,12 @@ def serve(args: Any) -> int:
     """``sidrce serve``: run the app under uvicorn."""
     import uvicorn
 
+    # every setting checked before uvicorn starts: a bad one is one line and exit 2, not a traceback
+    settings_from_env(os.environ)
+    timing_from_env(os.environ)
+    path = telemetry_path(args.telemetry, os.environ)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"sidrce: serving http://{host}:{args.port}/ (telemetry {path})", file=sys.stderr)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SIDRCE_TOKEN"):
         print(
             f"sidrce: warning: serving on {args.host} without SIDRCE_TOKEN: anyone who can reach "

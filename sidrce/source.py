@@ -8,13 +8,16 @@ followed by the next flush's member, which is found again by its magic number.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import zlib
 from pathlib import Path
 from typing import Protocol
 
 CHUNK = 8 << 20  # large binary reads: fewer system calls and fewer Python-level splits
 GZIP_MAGIC = b"\x1f\x8b\x08"
+FINGERPRINT = 64  # bytes before the read offset compared on each poll (see Stream.same_bytes)
 
 
 class LineSink(Protocol):
@@ -27,52 +30,120 @@ class LineSink(Protocol):
     def tail(self, data: bytes, line: int) -> None:
         """The last line of a stream that ended without ``\\n`` (maybe cut by a crash)."""
 
-    def cut(self, line: int) -> None:
-        """Line ``line`` was lost in a damaged gzip member."""
+    def cut(self, line: int, detail: str = "damaged gzip member") -> None:
+        """Line ``line`` was lost in a damaged gzip member (or one cut short at the end)."""
 
     def finish(self) -> None:
         """The stream ended (end of file, rotation or truncation)."""
 
 
 class _Gunzip:
-    """Streaming gzip decoder for a series of members, tolerant of a member cut short."""
+    """Streaming gzip decoder for a series of members, tolerant of a member cut short.
+
+    A member cut by a crash and followed by the next flush's member does not always make zlib
+    fail: the new member's bytes may decode as more (garbage) data of the cut one. So wherever
+    the gzip magic appears inside a member that has not ended, and a member plausibly starts there
+    (:func:`_starts_member`), the current member is taken as cut at that point.
+    """
 
     def __init__(self) -> None:
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._member = bytearray()  # raw bytes of the current member, to resync after damage
+        self._emitted = 0  # decoded bytes of the current member handed out so far
+        self._held = b""  # a possible member start too short to judge yet
         self.damaged = 0
         self.in_member = False
 
-    def feed(self, raw: bytes) -> list[bytes | None]:
-        """Decoded bytes in order; ``None`` marks where a damaged member was skipped."""
+    def feed(self, raw: bytes, *, final: bool = False) -> list[bytes | None]:
+        """Decoded bytes in order; ``None`` marks where a damaged member was skipped.
+        ``final``: no more bytes will come (decide on anything held back)."""
         out: list[bytes | None] = []
-        while raw:
+        data = self._held + raw if self._held else raw
+        self._held = b""
+        pos = 0  # data[:pos] has been fed
+        search = 1 if not self._member else 0  # a new member's own magic is not a cut
+        while pos < len(data):
             self.in_member = True
-            self._member += raw
-            try:
-                out.append(self._d.decompress(raw))
-            except zlib.error:
-                # a crash left a partial member and the next flush appended a new one after it
+            p = data.find(GZIP_MAGIC, max(search, pos))
+            end = len(data) if p < 0 else p
+            if end > pos:
+                piece = data[pos:end]
+                self._member += piece
+                try:
+                    part = self._d.decompress(piece)
+                except zlib.error:  # damage inside the member: keep what precedes it, resync
+                    data, pos, search = self._damaged(out, data[end:]), 0, 1
+                    continue
+                pos = end
+                self._emitted += len(part)
+                out.append(part)
+                if self._d.eof:
+                    data, pos, search = self._d.unused_data + data[pos:], 0, 1
+                    self._reset()
+                    self.in_member = bool(data)
+                    continue
+            if p < 0:
+                break
+            rest = data[p:]
+            if len(rest) < 10 and not final:  # not even a gzip header yet: judge it with more bytes
+                self._held = rest
+                break
+            if _starts_member(rest):  # the current member was cut here
                 self.damaged += 1
-                pos = bytes(self._member).find(GZIP_MAGIC, 1)
-                rest = bytes(self._member[pos:]) if pos >= 0 else b""
                 self._reset()
                 out.append(None)
-                raw = rest
-                if not rest:
-                    self.in_member = False
+                data, pos, search = rest, 0, 1
                 continue
-            if self._d.eof:
-                raw = self._d.unused_data
-                self._reset()
-                self.in_member = bool(raw)
-            else:
-                raw = b""
+            search = p + 1
         return out
+
+    def _damaged(self, out: list[bytes | None], unfed: bytes) -> bytes:
+        """zlib failed in the current member: hand out what it held before the damage, mark the
+        cut, and return the bytes to go on from (the next member's magic, if any)."""
+        self.damaged += 1
+        member = bytes(self._member)
+        at = member.find(GZIP_MAGIC, 1)
+        # the call that failed returned nothing: decode the member alone again to keep the lines
+        # it holds before the damage
+        out.append(_salvage(member[:at] if at >= 0 else member)[self._emitted :])
+        rest = member[at:] + unfed if at >= 0 else unfed
+        self._reset()
+        out.append(None)
+        self.in_member = bool(rest)
+        return rest
 
     def _reset(self) -> None:
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._member = bytearray()
+        self._emitted = 0
+
+
+def _starts_member(data: bytes) -> bool:
+    """Whether a gzip member plausibly starts at ``data`` (which starts with the magic): reserved
+    flag bits clear, and its first bytes decode without error to the start of a JSON line. The
+    magic inside compressed data by chance (once in 16 MiB) almost never passes all three."""
+    if len(data) < 10 or data[3] & 0xE0:
+        return False
+    try:
+        text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:4096], 64)
+    except zlib.error:
+        return False
+    return text.lstrip()[:1] == b"{"
+
+
+def _salvage(member: bytes) -> bytes:
+    """What a damaged gzip member decodes to before the damage (in small steps: a step that fails
+    returns nothing)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    got = bytearray()
+    for i in range(0, len(member), 1024):
+        try:
+            got += d.decompress(member[i : i + 1024])
+        except zlib.error:
+            break
+        if d.eof:
+            break
+    return bytes(got)
 
 
 class Stream:
@@ -85,12 +156,18 @@ class Stream:
         self.sink = sink
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         st = os.fstat(self.fd)
+        if stat.S_ISDIR(st.st_mode):
+            os.close(self.fd)
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a telemetry file")
+        # a pipe or FIFO (`sidrce collect <(cat f)`) cannot be read at an offset: read it in order
+        self.seekable = stat.S_ISREG(st.st_mode)
         self.ino = (st.st_dev, st.st_ino)
         self.offset = start
         self.line = 1
         self._pending = b""
         self._gz: _Gunzip | None = None
         self._sniffed = start > 0
+        self._last = b""  # the last bytes read: a file truncated and regrown past offset differs here
         self.closed = False
 
     def pump(self, limit: int | None = None) -> int:
@@ -98,10 +175,11 @@ class Stream:
         total = 0
         while limit is None or total < limit:
             size = CHUNK if limit is None else min(CHUNK, limit - total)
-            raw = os.pread(self.fd, size, self.offset)
+            raw = os.pread(self.fd, size, self.offset) if self.seekable else os.read(self.fd, size)
             if not raw:
                 break
             self.offset += len(raw)
+            self._last = (self._last + raw[-FINGERPRINT:])[-FINGERPRINT:]
             total += len(raw)
             if not self._sniffed:
                 self._sniffed = True
@@ -111,15 +189,18 @@ class Stream:
             if self._gz is None:
                 self._lines_plain(raw)
             else:
-                for part in self._gz.feed(raw):
-                    if part is None:
-                        # the line being decoded when the member broke is lost
-                        self.sink.cut(self.line)
-                        self.line += 1
-                        self._pending = b""
-                    else:
-                        self._lines_plain(part)
+                self._decoded(self._gz.feed(raw))
         return total
+
+    def _decoded(self, parts: list[bytes | None]) -> None:
+        for part in parts:
+            if part is None:
+                # the line being decoded when the member broke is lost
+                self.sink.cut(self.line)
+                self.line += 1
+                self._pending = b""
+            else:
+                self._lines_plain(part)
 
     def _lines_plain(self, data: bytes) -> None:
         if not data:
@@ -142,6 +223,13 @@ class Stream:
         n = self.sink.block(block, line0)
         self.line += bytes(block).count(b"\n") if n is None else n
 
+    def same_bytes(self) -> bool:
+        """Whether the bytes just before ``offset`` are still the ones read there: a file truncated
+        in place and grown again past ``offset`` between two looks (logrotate's copytruncate) is
+        caught here, unless the new bytes at that place are the very same."""
+        k = len(self._last)
+        return k == 0 or not self.seekable or os.pread(self.fd, k, self.offset - k) == self._last
+
     def close(self, *, final: bool = True) -> None:
         """End of this stream: a held-back line without ``\\n`` goes to ``sink.tail``."""
         if self.closed:
@@ -149,8 +237,14 @@ class Stream:
         self.closed = True
         try:
             if final:
+                if self._gz is not None:  # bytes held back to judge a possible member start
+                    self._decoded(self._gz.feed(b"", final=True))
                 if self._pending:
                     self.sink.tail(self._pending, self.line)
+                    self.line += 1
+                elif self._gz is not None and self._gz.in_member:
+                    # the last gzip member (or the only one) is cut short, or no gzip at all
+                    self.sink.cut(self.line, "gzip stream cut short or not valid gzip")
                     self.line += 1
                 self._pending = b""
                 self.sink.finish()
@@ -160,14 +254,17 @@ class Stream:
 
 def read_all(path: Path, sink: LineSink) -> None:
     """Read a whole file once (the CLI)."""
+    from dmca_core.errors import UsageError
+
     try:
         stream = Stream(path, sink)
     except OSError as exc:
-        from dmca_core.errors import UsageError
-
         raise UsageError(f"{path}: cannot read telemetry: {exc.strerror or exc}") from None
     try:
         stream.pump()
+    except OSError as exc:
+        stream.close(final=False)
+        raise UsageError(f"{path}: cannot read telemetry: {exc.strerror or exc}") from None
     finally:
         stream.close()
 
@@ -198,11 +295,13 @@ class Follower:
                 got += cur.pump()  # the old file may still have lines written before the rename
                 cur.close()
                 self.stream = cur = None
-            elif st is not None and st.st_size < cur.offset:
+            elif st is not None and (st.st_size < cur.offset or not cur.same_bytes()):
                 cur.close()  # truncated in place: the old contents are gone; start over
                 self.stream = cur = None
                 self.truncated = True
         if cur is None and st is not None:
+            if not stat.S_ISREG(st.st_mode):  # try again at the next poll: it may be put back
+                raise OSError(errno.EINVAL, "not a regular file")
             try:
                 self.stream = cur = Stream(self.path, self.new_sink(self.generation))
                 self.generation += 1
