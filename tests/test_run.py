@@ -240,7 +240,9 @@ def test_one_time_set_up_is_not_charged_to_the_first_step(hello, use_plugin, tmp
 
     use_plugin(Plugin())
     out = tmp_path / "out"
-    assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet", "--estimator", "slow_start"]) == 0
+    assert (
+        main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet", "--estimator", "slow_start"]) == 0
+    )
     assert slow.prepared == 1  # once per process, before the first step
     cpu = [r["ops"]["cpu_seconds"] for r in json.loads((out / "results.json").read_text())["results"]]
     assert cpu[0] < 0.3, cpu  # the 0.4 s went to no step
@@ -263,7 +265,9 @@ def test_a_bad_domain_param_stops_the_run_before_any_step(
     fallback, tmp_path: Path, capsys, study: str, message: str
 ) -> None:
     cfg = tmp_path / "exp.yaml"
-    cfg.write_text(f"experiment: p\nestimator: fallback\ntelemetry: {{path: {tmp_path / 't.jsonl'}}}\nstudies:\n  - {study}\n")
+    cfg.write_text(
+        f"experiment: p\nestimator: fallback\ntelemetry: {{path: {tmp_path / 't.jsonl'}}}\nstudies:\n  - {study}\n"
+    )
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == f"dmca: error: {message}"
     assert not (tmp_path / "out" / "results.json").exists() and not (tmp_path / "t.jsonl").exists()
