@@ -196,9 +196,10 @@ def test_ciphertext_that_is_not_json_or_not_a_record(tmp_path: Path, enc) -> Non
 
     key = load_keyring(ENV).primary
     lw = LineWriter(key, budget)
-    bad = lw.seal([b"not json", b'{"domain":"x"}', b"[1,2]"], final=True).splitlines(keepends=True)
+    deep = b"[" * 200_000 + b"]" * 200_000  # deeper than Python's parser recurses
+    bad = lw.seal([b"not json", b'{"domain":"x"}', b"[1,2]", deep], final=True).splitlines(keepends=True)
     got = scan(bad, enc)
-    assert got.reasons() == ["not_json", "schema", "schema"]
+    assert got.reasons() == ["not_json", "schema", "schema", "not_json"]
     assert "'hypothesis': required" in got.rejections[1].detail
     bw = BatchWriter(key, budget, compress=False)
     good = json.dumps(

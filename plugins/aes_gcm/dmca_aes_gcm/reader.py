@@ -209,6 +209,8 @@ class Reader:
             rec = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise TelemetryRejected("not_json", "decrypted text is not JSON") from None
+        except RecursionError:  # a sealed line nested deeper than Python's parser goes
+            raise TelemetryRejected("not_json", "decrypted text nested too deep") from None
         problem = record_problem(rec)
         if problem is not None:
             raise TelemetryRejected("schema", problem)

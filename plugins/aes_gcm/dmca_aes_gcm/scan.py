@@ -60,7 +60,7 @@ def scan(data: bytes, encryptor: Encryptor, environ: Mapping[str, str], *, close
             continue
         try:
             obj = json.loads(raw, parse_constant=_no_constants)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             rejections.append(Rejection("not_json", no))
             continue
         if not encryptor.is_envelope(obj):
