@@ -55,7 +55,9 @@ from sidrce.source import Follower
 
 DEFAULT_TELEMETRY = "ops_telemetry.jsonl"
 FILTER_KEYS = ("domain", "hypothesis")
-MAX_PARAM = 256
+# a filter value longer than this is refused (it bounds the cache of filtered reports' keys);
+# the empty value matches no group: Grafana sends `domain=` while its variable has no value yet
+MAX_PARAM = 4096
 
 
 # Accept headers of the two exposition formats, rendered once per published report
@@ -292,8 +294,8 @@ def create_app(
             values = params.getlist(key)
             if len(values) > 1:
                 return _error(400, f"query parameter {key!r} given more than once")
-            if values and not (0 < len(values[0]) <= MAX_PARAM):
-                return _error(400, f"query parameter {key!r} must be 1 to {MAX_PARAM} characters")
+            if values and len(values[0]) > MAX_PARAM:
+                return _error(400, f"query parameter {key!r} must be at most {MAX_PARAM} characters")
             chosen[key] = values[0] if values else None
         lv = live()
         if lv.fatal or lv.error:
