@@ -52,7 +52,7 @@ def summary(ff: FormFactor, origin: str) -> dict[str, Any]:
 
 
 def silicon_minimal(*, use_cache: bool = True) -> dict[str, Any]:
-    """Si, gth-dzvp, 2x2x2 k-mesh, LDA: e_tot, gap, q_scan, ... (about 1.5 min when not cached)."""
+    """Si, gth-dzvp, 2x2x2 k-mesh, LDA: e_tot, gap, q_scan, ... (1.5-2 min when not cached)."""
     from .model import load_or_compute
 
     ff, origin = load_or_compute("minimal", use_cache=use_cache)
@@ -68,7 +68,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
         action="store_const",
         const="minimal",
         dest="preset_flag",
-        help="gth-dzvp, 2x2x2 k-mesh, LDA (about 1.5 min)",
+        help="gth-dzvp, 2x2x2 k-mesh, LDA (1.5-2 min, then cached)",
     )
     group.add_argument(
         "--converged",
