@@ -374,3 +374,11 @@ def test_a_result_lost_while_fetched_whose_rerun_fails_is_reported_not_waited_fo
             on_result=on_result,
         )
     assert got == [(0, 0)]
+
+
+def test_ctrl_c_stops_the_own_cluster_and_keeps_what_finished(tmp_path: Path) -> None:
+    # the LocalCluster dmca starts itself, in a real `dmca run` process; its workers hang in steps
+    executor = {"name": "dask", "workers": 2, "options": {"batch": 1}}
+    base.check_interrupted_run(
+        tmp_path, executor, "SIGINT", True, 130, "interrupted", "dmca_dask_executor.plugin"
+    )
