@@ -245,16 +245,32 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
         resolve_graph(study.graph, data, where)
 
 
-def preflight(cfg: ExperimentConfig, estimator: str) -> None:
-    """Fail on bad input before anything runs or is written."""
+def _named(field: str, get: Callable[..., Any], *args: Any) -> Any:
+    """``get(*args)``, with a plugin lookup's error prefixed by the setting it came from."""
+    try:
+        return get(*args)
+    except PluginError as exc:
+        raise PluginError(f"{field}: {exc}") from None
+
+
+def preflight(
+    cfg: ExperimentConfig,
+    estimator: str,
+    *,
+    estimator_field: str = "estimator",
+    executor_field: str = "executor.name",
+) -> None:
+    """Fail on bad input before anything runs or is written. ``*_field``: how the user gave the
+    estimator and the executor (a config key, or the command-line option that overrode it)."""
     plugins.setup()
-    executor = plugins.get_executor(cfg.executor.name)
+    _named(estimator_field, plugins.get_estimator, estimator)
+    executor = _named(executor_field, plugins.get_executor, cfg.executor.name)
     check = getattr(executor, "check", None)
     if check is not None:  # bad executor settings stop the run before the telemetry file opens
         check(cfg.executor.workers, executor_options(cfg))
-    plugins.get_sink(cfg.telemetry.sink)
+    _named("telemetry.sink", plugins.get_sink, cfg.telemetry.sink)
     if cfg.telemetry.encryption != "none":
-        plugins.get_encryptor()
+        _named(f"telemetry.encryption: {cfg.telemetry.encryption}", plugins.get_encryptor)
     for i, study in enumerate(cfg.studies):
         preflight_study(study, estimator, seed=cfg.seed, where=f"studies[{i}]")
 
@@ -328,7 +344,12 @@ def run_experiment(
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, name=executor))
     if workers is not None:
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, workers=workers))
-    preflight(cfg, est_name)
+    preflight(
+        cfg,
+        est_name,
+        estimator_field="--estimator" if estimator else "estimator",
+        executor_field="--executor" if executor else "executor.name",
+    )
     resolved = plugins.get_estimator(est_name).name
     run_id = uuid.uuid4().hex[:12]
     tasks = plan(cfg, resolved, run_id)

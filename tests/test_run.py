@@ -271,3 +271,23 @@ def test_a_bad_domain_param_stops_the_run_before_any_step(
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == f"dmca: error: {message}"
     assert not (tmp_path / "out" / "results.json").exists() and not (tmp_path / "t.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "message"),
+    [
+        ("estimator: nope\n", [], "estimator: unknown estimator 'nope'; installed: "),
+        ("executor: {name: nope}\n", [], "executor.name: unknown executor 'nope'; installed: "),
+        ("", ["--executor", "nah"], "--executor: unknown executor 'nah'; installed: "),
+        ("telemetry: {sink: nope}\n", [], "telemetry.sink: unknown telemetry sink 'nope'; installed: jsonl"),
+    ],
+)
+def test_an_unknown_plugin_name_names_the_setting(
+    fallback, tmp_path: Path, capsys, config: str, flags: list[str], message: str
+) -> None:
+    cfg = tmp_path / "exp.yaml"
+    study = "{domain: cosmology, hypothesis: Axion, treatment: log10_m22, outcome: log10_r_core, rows: 300}"
+    cfg.write_text(f"experiment: p\n{config}studies:\n  - {study}\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dmca: error: {message}") and err.count("\n") == 1, err
