@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib
 import os
 import random
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -79,6 +81,19 @@ def fallback(use_plugin):
     from dmca_core.plugins import get_estimator
 
     return get_estimator("fallback")
+
+
+@pytest.fixture
+def hello(use_plugin, fallback):
+    """The example plugin's domain (examples/dmca-hello) and the fallback estimator, in-process."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"))
+    try:
+        import dmca_hello.plugin
+
+        use_plugin(dmca_hello.plugin)
+        yield
+    finally:
+        sys.path.pop(0)
 
 
 def require_compiled(module: object, name: str) -> None:

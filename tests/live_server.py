@@ -6,13 +6,26 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 
 from sidrce.server import create_app
+
+
+def wait_for(fn: Callable[[], Any], what: str, timeout: float = 10.0, every: float = 0.02) -> Any:
+    """``fn()``'s first truthy value, polled every ``every`` seconds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
 
 
 def free_port() -> int:

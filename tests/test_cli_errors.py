@@ -29,19 +29,6 @@ studies:
 """
 
 
-@pytest.fixture
-def hello(use_plugin, fallback):
-    """The example plugin's domain and the fallback estimator, registered in-process."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"))
-    try:
-        import dmca_hello.plugin
-
-        use_plugin(dmca_hello.plugin)
-        yield
-    finally:
-        sys.path.pop(0)
-
-
 def _config(tmp_path: Path, output: Path | None = None, telemetry: Path | None = None) -> Path:
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(

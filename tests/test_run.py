@@ -26,19 +26,6 @@ studies:
 """
 
 
-@pytest.fixture
-def hello(use_plugin, fallback):
-    """The example plugin's domain and the fallback estimator, registered in-process."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "dmca-hello"))
-    try:
-        import dmca_hello.plugin
-
-        use_plugin(dmca_hello.plugin)
-        yield
-    finally:
-        sys.path.pop(0)
-
-
 def _write(tmp_path: Path, workers: int = 1, extra: str = "") -> Path:
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(CONFIG.format(workers=workers, telemetry=tmp_path / "tel.jsonl") + extra)

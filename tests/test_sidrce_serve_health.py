@@ -9,14 +9,14 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from live_server import free_port
+from live_server import free_port, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidrce.cli import main
@@ -30,17 +30,6 @@ def rec(i: int, d: str = "d") -> bytes:
     r = {"domain": d, "hypothesis": "H", "step": i, "intervention": "-"}
     r |= {"infra_cost_usd": 1.0 + i % 5, "qps": 2.0, "latency_p95_ms": 3.0}
     return json.dumps(r).encode() + b"\n"
-
-
-def wait_for(fn: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -7,14 +7,13 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from live_server import free_port, running_sidrce
+from live_server import free_port, running_sidrce, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidrce.collector import collect
@@ -41,17 +40,6 @@ def rec(i: int, d: str = "d", h: str = "h", cost: float | None = None, study: bo
 
 def running(path: Path, env: dict[str, str] | None = None) -> contextlib.AbstractContextManager[str]:
     return running_sidrce(path, {**ENV, **(env or {})})
-
-
-def wait_for(fn: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_report_filters_metrics_and_bad_params(tmp_path: Path) -> None:
