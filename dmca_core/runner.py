@@ -334,7 +334,7 @@ def run_experiment(
     """Run every step of ``cfg``; write results and telemetry. Raises for bad input, and
     ``KeyboardInterrupt`` (:class:`~dmca_core.interrupts.Terminated` for SIGTERM) after writing
     the results of the steps that finished when the run is interrupted."""
-    from .interrupts import Interrupts, Terminated
+    from .interrupts import Interrupts, Terminated, held
     from .report import write_outputs
     from .telemetry import TelemetryEmitter
 
@@ -371,12 +371,12 @@ def run_experiment(
             fsync=tel.fsync,
             environ=environ,
         ) as emitter,
-        Interrupts() as interrupts,  # after the emitter's own SIGTERM hook, so that ours is on top
+        Interrupts(),  # after the emitter's own SIGTERM hook, so that ours is on top
     ):
 
         def on_result(i: int, outcome: StepOutcome) -> None:
             nonlocal done
-            with interrupts.critical():  # a step's result and its telemetry line, or neither
+            with held():  # a step's result and its telemetry line, or neither
                 outcomes[i] = outcome
                 emitter.emit(outcome.telemetry)
                 done += 1
@@ -404,9 +404,13 @@ def run_experiment(
             for task in tasks:
                 if outcomes[task.index] is None:
                     outcomes[task.index] = lost_step(task, f"the run was {why} before this step finished")
-    final = [o for o in outcomes if o is not None]
-    summary = RunSummary(run_id, out, telemetry_path, final, resolved)
-    write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
+        # the run's record is completed whole: a signal from here on waits for the telemetry to
+        # be closed and the results written (a second Ctrl-C used to cut the forest plot)
+        with held():
+            emitter.close()
+            final = [o for o in outcomes if o is not None]
+            summary = RunSummary(run_id, out, telemetry_path, final, resolved)
+            write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
     if interrupted is not None:
         raise interrupted
     return summary

@@ -492,7 +492,14 @@ def _alive(pid: int) -> bool:
 
 
 def check_interrupted_run(
-    tmp_path: Path, executor: dict[str, Any], signame: str, group: bool, code: int, why: str, *plugins: str
+    tmp_path: Path,
+    executor: dict[str, Any],
+    signame: str,
+    group: bool,
+    code: int,
+    why: str,
+    *plugins: str,
+    times: int = 1,
 ) -> None:
     """Start `dmca run` with two steps that finish and three that hang in the workers, send the
     signal once the finished ones are recorded, and check what is left (shared with the Dask tests).
@@ -520,10 +527,12 @@ def check_interrupted_run(
         workers = [int(p.name) for p in pids.iterdir()]
         sig = getattr(signal, signame)
         sent = time.monotonic()
-        if group:
-            os.killpg(proc.pid, sig)
-        else:
-            os.kill(proc.pid, sig)
+        for _ in range(times):  # an impatient user presses Ctrl-C again while the run stops
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                os.kill(proc.pid, sig)
+            time.sleep(0.05)
         assert proc.wait(timeout=30) == code
         assert time.monotonic() - sent < 15
         err = proc.stderr.read()  # type: ignore[union-attr]
@@ -536,6 +545,7 @@ def check_interrupted_run(
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), "a worker outlived the run"
     assert f"dmca: {why}" in err
+    assert all((out / name).stat().st_size for name in ("results.json", "summary.md", "forest.png"))
     got = json.loads((out / "results.json").read_text())["results"]
     assert [r["status"] for r in got] == ["ok", "ok", "failed", "failed", "failed"]
     assert all(f"the run was {why} before this step finished" in r["error"] for r in got[2:])
@@ -544,15 +554,20 @@ def check_interrupted_run(
 
 
 @pytest.mark.parametrize(
-    ("signame", "group", "code", "why"),
-    [("SIGINT", True, 130, "interrupted"), ("SIGTERM", False, 143, "terminated")],
+    ("signame", "group", "times", "code", "why"),
+    [
+        ("SIGINT", True, 1, 130, "interrupted"),
+        ("SIGINT", True, 2, 130, "interrupted"),
+        ("SIGTERM", False, 1, 143, "terminated"),
+    ],
 )
 def test_an_interrupted_run_stops_its_workers_and_keeps_what_finished(
-    tmp_path: Path, signame: str, group: bool, code: int, why: str
+    tmp_path: Path, signame: str, group: bool, times: int, code: int, why: str
 ) -> None:
     """Ctrl-C at a terminal (SIGINT to the whole process group) or `kill` (SIGTERM to the driver)
     while both workers are stuck in steps: the run ends within seconds, no worker survives it,
-    the finished steps keep their rows and telemetry, and the others are reported as cut short."""
+    the finished steps keep their rows and telemetry, and the others are reported as cut short.
+    A second Ctrl-C while the run stops does not cut its clean-up (results, plot) short."""
     # one step a task, so that the finished steps come back while the others hang
     executor = {"name": "local", "workers": 2, "options": {"batch": 1}}
-    check_interrupted_run(tmp_path, executor, signame, group, code, why)
+    check_interrupted_run(tmp_path, executor, signame, group, code, why, times=times)

@@ -30,6 +30,7 @@ from typing import Any
 from dmca_core import hookimpl
 from dmca_core.batches import RunBatch, batch_option, batches
 from dmca_core.errors import DmcaError, PluginError, UsageError
+from dmca_core.interrupts import held
 
 START_METHODS = ("forkserver", "spawn")
 # imported once by the forkserver, inherited by every worker it forks. Besides the study code:
@@ -286,10 +287,11 @@ class LocalExecutor:
                     res = fut.result()
                 except BrokenProcessPool:
                     continue  # re-run by the caller in a fresh pool
-                for i, item_result in zip(where, res, strict=True):
-                    results[i] = item_result
-                    finished[i] = True
-                    on_result(i, item_result)
+                with held():  # a batch that arrived is handed over whole, even on Ctrl-C
+                    for i, item_result in zip(where, res, strict=True):
+                        results[i] = item_result
+                        finished[i] = True
+                        on_result(i, item_result)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

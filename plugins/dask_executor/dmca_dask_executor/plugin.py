@@ -31,6 +31,7 @@ from dmca_core.default_plugins.local_executor import (
     start_forkserver,
 )
 from dmca_core.errors import DmcaError, UsageError
+from dmca_core.interrupts import held
 
 OPTIONS = ("retries", "allowed_failures", "connect_timeout", "batch")
 DEFAULTS = {"retries": 2, "allowed_failures": 3, "connect_timeout": 30}
@@ -242,9 +243,10 @@ class DaskExecutor:
                         lost.extend((i, exc) for i in group)
                         continue
                     fut.release()  # the driver has it now; free the worker's copy
-                    for i, item_result in zip(group, res, strict=True):
-                        results[i] = item_result
-                        on_result(i, item_result)
+                    with held():  # a batch that arrived is handed over whole, even on Ctrl-C
+                        for i, item_result in zip(group, res, strict=True):
+                            results[i] = item_result
+                            on_result(i, item_result)
         if lost:
             i, exc = min(lost, key=lambda x: x[0])
             if isinstance(exc, DmcaError):  # e.g. a plugin module that does not import on the workers
