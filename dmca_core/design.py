@@ -45,6 +45,6 @@ def leverage_error(leverage: np.ndarray, treatment: str) -> DataError | None:
     if 1.0 - leverage[i] >= LEVERAGE_TOL:
         return None
     return DataError(
-        f"row {i} has leverage 1 (the fit passes through it exactly, e.g. the only row with its "
-        f"value of {treatment!r}): the robust (HC3) standard error is not defined"
+        f"data row {i + 1} has leverage 1 (the fit passes through it exactly, e.g. the only row "
+        f"with its value of {treatment!r}): the robust (HC3) standard error is not defined"
     )

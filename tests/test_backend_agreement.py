@@ -74,7 +74,7 @@ def test_singular_designs_fail_alike(backends) -> None:
     one_treated = np.zeros(100)
     one_treated[42] = 1.0
     for est in backends:
-        with pytest.raises(DataError, match="row 42 has leverage 1"):
+        with pytest.raises(DataError, match="data row 43 has leverage 1"):
             est.estimate(table.with_column("T", one_treated), "T", "Y", ["W"], 0.0, 1.0)
     del full, fallback
 

@@ -77,7 +77,7 @@ def test_a_row_of_leverage_one_is_refused() -> None:
     binary = np.zeros(30)
     binary[7] = 1.0
     table = table.with_column("T", binary)
-    with pytest.raises(DataError, match="row 7 has leverage 1") as info:
+    with pytest.raises(DataError, match="data row 8 has leverage 1") as info:
         estimate(table, "T", "Y", ["W0"], 0.0, 1.0)
     assert "\n" not in str(info.value)
 
