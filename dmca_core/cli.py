@@ -109,9 +109,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.address:
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, address=args.address))
-    _check_out_dir(
-        Path(args.out) if args.out else Path(cfg.output), "--out" if args.out else f"{args.config}: output"
-    )
     with _progress(_want_progress(args), "studies") as progress:
         summary = run_experiment(
             cfg,
@@ -134,16 +131,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         r = o.result
         print(f"dmca: study {r['study']} step {r['step']} failed: {o.error}", file=sys.stderr)
     return 1 if failed else 0
-
-
-def _check_out_dir(path: Path, name: str) -> None:
-    """Fail now, not after the whole run, when the results folder cannot take files."""
-    from .report import check_output_dir, os_reason
-
-    try:
-        check_output_dir(path)
-    except OSError as exc:
-        raise UsageError(f"{name} {path}: cannot write there: {os_reason(exc, path)}") from None
 
 
 # --- estimate / discover -------------------------------------------------------------------------

@@ -275,6 +275,16 @@ def preflight(
         preflight_study(study, estimator, seed=cfg.seed, where=f"studies[{i}]")
 
 
+def _check_out_dir(path: Path, name: str) -> None:
+    """Fail now, not after the whole run, when the results folder cannot take files."""
+    from .report import check_output_dir, os_reason
+
+    try:
+        check_output_dir(path)
+    except OSError as exc:
+        raise UsageError(f"{name} {path}: cannot write there: {os_reason(exc, path)}") from None
+
+
 def executor_options(cfg: ExperimentConfig) -> dict[str, Any]:
     options = dict(cfg.executor.options)
     if cfg.executor.address:
@@ -350,10 +360,11 @@ def run_experiment(
         estimator_field="--estimator" if estimator else "estimator",
         executor_field="--executor" if executor else "executor.name",
     )
+    out = Path(out_dir or cfg.output)
+    _check_out_dir(out, "--out" if out_dir else f"{config_path}: output")
     resolved = plugins.get_estimator(est_name).name
     run_id = uuid.uuid4().hex[:12]
     tasks = plan(cfg, resolved, run_id)
-    out = Path(out_dir or cfg.output)
     tel = cfg.telemetry
     telemetry_path = Path(tel.path)
     outcomes: list[StepOutcome | None] = [None] * len(tasks)
