@@ -156,6 +156,7 @@ def _check_columns(args: argparse.Namespace) -> None:
     """Read --data and check --treatment, --outcome and --graph against its columns, naming the
     option (the study checks after this name config fields)."""
     from . import plugins
+    from .study import find_cycle
     from .types import Graph
 
     plugins.setup()
@@ -182,9 +183,9 @@ def _check_columns(args: argparse.Namespace) -> None:
                 f"--graph: cannot read edge {item!r}: write A->B (directed) or A--B (undirected) "
                 f"between columns of {args.data}; {unknown[0]!r} is not one (columns: {', '.join(names)})"
             )
-    graph = Graph.parse(args.graph, nodes=names)
-    if not Graph(graph.nodes, graph.directed, []).is_dag:
-        raise UsageError(f"--graph: the edges {args.graph!r} form a cycle; a causal graph must be acyclic")
+    cycle = find_cycle(Graph.parse(args.graph, nodes=names))
+    if cycle:
+        raise UsageError(f"--graph: has a cycle: {' -> '.join(cycle)}; a causal graph must be acyclic")
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import functools
 import os
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,21 @@ def resolve_graph(spec: str | list[str], data: DomainData, where: str) -> Graph 
         if data.true_graph is None:
             raise UsageError(f"{where}.graph: this domain has no true graph; give edges or 'discover'")
         return data.true_graph
+    return user_graph(spec, data.table.names, where)
+
+
+def user_graph(spec: str | list[str], nodes: Sequence[str], where: str) -> Graph:
+    """The edges a study gives, read against ``nodes``; a cycle is refused here, before any step."""
+    from .study import find_cycle
+
     try:
-        return Graph.parse(spec, nodes=data.table.names)
+        graph = Graph.parse(spec, nodes=nodes)
     except ValueError as exc:
         raise UsageError(f"{where}.graph: {exc}") from None
+    cycle = find_cycle(graph)
+    if cycle:
+        raise UsageError(f"{where}.graph: has a cycle: {' -> '.join(cycle)}; a causal graph must be acyclic")
+    return graph
 
 
 def _finite(x: Any) -> Any:
@@ -234,10 +245,7 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
         valid = tuple(domain.variables(study.hypothesis))
         _check_variables(study, valid, where)
         if study.graph not in ("truth", "discover"):
-            try:
-                Graph.parse(study.graph, nodes=valid)
-            except ValueError as exc:
-                raise UsageError(f"{where}.graph: {exc}") from None
+            user_graph(study.graph, valid, where)
     else:
         # user data: read it once here so a bad file stops the run before it starts
         data = domain.load(study.hypothesis, study.rows, seed, study.params)

@@ -55,7 +55,8 @@ def _check_inputs(table: Table, treatment: str, outcome: str, t0: float, t1: flo
         )
 
 
-def _find_cycle(graph: Graph) -> list[str] | None:
+def find_cycle(graph: Graph) -> list[str] | None:
+    """A directed cycle of ``graph`` as a closed path of nodes (first = last), or None."""
     children: dict[str, list[str]] = {v: [] for v in graph.nodes}
     for a, b in sorted(graph.directed):
         children[a].append(b)
@@ -92,7 +93,7 @@ def _check_graph(graph: Graph, table: Table, treatment: str, outcome: str) -> No
             raise UsageError(
                 f"the {role} {var!r} is not a node of the given graph ({', '.join(graph.nodes)})"
             )
-    cycle = _find_cycle(graph)
+    cycle = find_cycle(graph)
     if cycle:
         raise UsageError(f"the given graph has a cycle: {' -> '.join(cycle)}; a causal graph must be acyclic")
 

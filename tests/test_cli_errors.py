@@ -207,7 +207,10 @@ def _estimate(data: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--graph", "Z->T,T->Y,Y->Z"], "dmca: error: --graph: the edges 'Z->T,T->Y,Y->Z' form a cycle"),
+        (
+            ["--graph", "Z->T,T->Y,Y->Z"],
+            "dmca: error: --graph: has a cycle: Z -> T -> Y -> Z; a causal graph must be acyclic",
+        ),
         (["--graph", "a-b"], "dmca: error: --graph: cannot read edge 'a-b': write A->B (directed) or A--B"),
         (["--graph", "Z->T,T->Y", "--outcome", "T"], "dmca: error: --outcome: must differ from --treatment"),
         (["--graph", "Z->T,T->Y", "--treatment", "Q"], "dmca: error: --treatment: unknown variable 'Q'"),
