@@ -48,7 +48,7 @@ import attrs
 import numpy as np
 
 from dmca_core.errors import ConfigError, TelemetryRejected, UsageError
-from dmca_core.telemetry.record import REQUIRED, TS_PATTERN, is_valid_fast
+from dmca_core.telemetry.record import REQUIRED, TS_PATTERN, is_valid_fast, not_unicode
 from sidrce import fti as F
 from sidrce.source import Stream, read_all
 from sidrce.validate import (
@@ -58,7 +58,6 @@ from sidrce.validate import (
     SCAN_COLUMNS,
     SCANNER,
     fast_decoder,
-    has_lone_surrogate,
     loads,
     problem,
     ts_epoch,
@@ -586,7 +585,7 @@ def _not_unicode(obj: Any) -> bool:
         return False
     for k, v in obj.items():
         if not k.isascii() or (type(v) is str and not v.isascii()) or isinstance(v, (dict, list)):
-            return has_lone_surrogate(obj)
+            return not_unicode(obj)
     return False
 
 
@@ -949,7 +948,7 @@ class FileState:
             self.agg.reject(self.label, no, exc.reason, exc.detail)
             return
         for rec in records:
-            if _not_unicode(rec):  # the reader's json.loads keeps lone surrogates; loads() refuses them
+            if _not_unicode(rec):  # any encryptor's reader: its parser may keep lone surrogates
                 self.agg.reject(
                     self.label, no, "not_json", "lone surrogate: a string that is not valid Unicode"
                 )

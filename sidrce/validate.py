@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,14 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
-from dmca_core.telemetry.record import OPTIONAL, REQUIRED, SCHEMA_VERSION, TS_PATTERN, record_problem
+from dmca_core.telemetry.record import (
+    OPTIONAL,
+    REQUIRED,
+    SCHEMA_VERSION,
+    TS_PATTERN,
+    has_lone_surrogate,
+    record_problem,
+)
 
 CONTRACT = Path(__file__).with_name("telemetry_contract.json")
 
@@ -226,11 +232,6 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-# a \\u escape of a UTF-16 surrogate (json.loads pairs valid ones), or a surrogate encoded as
-# UTF-8 bytes (json.loads decodes bytes with "surrogatepass"): only then can a lone one be left
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
-
-
 def loads(text: bytes | str) -> Any:
     """Strict JSON: ``NaN``/``Infinity`` (which Python's json accepts) are refused, and so are a
     string holding a lone surrogate (``"\\ud800"``: no Unicode text, which msgspec refuses too and
@@ -240,20 +241,9 @@ def loads(text: bytes | str) -> Any:
     except RecursionError:
         raise ValueError("nesting too deep") from None
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _SURROGATE_ESCAPE.search(raw) is not None and has_lone_surrogate(obj):
+    if has_lone_surrogate(raw, obj):
         raise ValueError("lone surrogate: a string that is not valid Unicode")
     return obj
-
-
-def has_lone_surrogate(obj: Any) -> bool:
-    """Whether a parsed JSON value holds a string (key or value) that is not valid Unicode."""
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    except (ValueError, RecursionError):  # NaN or nesting: not this check's business
-        return False
-    return False
 
 
 def check_line(line: bytes) -> tuple[str, str] | None:

@@ -197,9 +197,12 @@ def test_ciphertext_that_is_not_json_or_not_a_record(tmp_path: Path, enc) -> Non
     key = load_keyring(ENV).primary
     lw = LineWriter(key, budget)
     deep = b"[" * 200_000 + b"]" * 200_000  # deeper than Python's parser recurses
-    bad = lw.seal([b"not json", b'{"domain":"x"}', b"[1,2]", deep], final=True).splitlines(keepends=True)
+    lone = b'{"domain":"\\ud800"}'  # a string that is not Unicode: not JSON text, as SIDRCE reads it
+    bad = lw.seal([b"not json", b'{"domain":"x"}', b"[1,2]", deep, lone], final=True).splitlines(
+        keepends=True
+    )
     got = scan(bad, enc)
-    assert got.reasons() == ["not_json", "schema", "schema", "not_json"]
+    assert got.reasons() == ["not_json", "schema", "schema", "not_json", "not_json"]
     assert "'hypothesis': required" in got.rejections[1].detail
     bw = BatchWriter(key, budget, compress=False)
     good = json.dumps(

@@ -7,6 +7,7 @@ agreement.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -112,6 +113,32 @@ def _generate_fast_check() -> Any:
 
 
 is_valid_fast = _generate_fast_check()
+
+
+# a \u escape of a UTF-16 surrogate (json.loads pairs valid ones), or a surrogate encoded as
+# UTF-8 bytes (json.loads decodes bytes with "surrogatepass"): only then can a lone one be left
+_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
+
+
+def has_lone_surrogate(raw: bytes, parsed: Any) -> bool:
+    """Whether JSON text ``raw``, as ``json.loads`` parsed it into ``parsed``, holds a string (key or
+    value) that is not valid Unicode (``"\\ud800"``): not text, which msgspec refuses and which
+    cannot be printed or encoded as UTF-8. The usual line has no escape and no such byte at all,
+    and two byte searches clear it."""
+    if b"\\u" not in raw and b"\xed" not in raw:
+        return False
+    return _SURROGATE.search(raw) is not None and not_unicode(parsed)
+
+
+def not_unicode(parsed: Any) -> bool:
+    """Whether a parsed JSON value holds a string (key or value) that is not valid Unicode."""
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):  # NaN or nesting: not this check's business
+        return False
+    return False
 
 
 def record_problem(record: Any) -> str | None:

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 
 from dmca_core.errors import TelemetryRejected
 from dmca_core.interfaces import Rejection
-from dmca_core.telemetry.record import record_problem
+from dmca_core.telemetry.record import has_lone_surrogate, record_problem
 
 from . import block as _block
 from .envelope import parse
@@ -211,6 +211,8 @@ class Reader:
             raise TelemetryRejected("not_json", "decrypted text is not JSON") from None
         except RecursionError:  # a sealed line nested deeper than Python's parser goes
             raise TelemetryRejected("not_json", "decrypted text nested too deep") from None
+        if has_lone_surrogate(data, rec):  # json.loads keeps them; SIDRCE's plain path refuses them
+            raise TelemetryRejected("not_json", "lone surrogate: a string that is not valid Unicode")
         problem = record_problem(rec)
         if problem is not None:
             raise TelemetryRejected("schema", problem)
