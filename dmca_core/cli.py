@@ -263,7 +263,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     writer.writerow(data.table.names)
     writer.writerows([f"{x:.10g}" for x in row] for row in data.table.values)
     if out is not None:
-        from .report import atomic_write, os_reason
+        from .errors import os_reason
+        from .report import atomic_write
 
         try:
             atomic_write(out, buf.getvalue().encode())

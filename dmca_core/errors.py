@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class DmcaError(Exception):
     """Base of every error DMCA reports to the user as one line."""
@@ -44,3 +46,12 @@ class TelemetryRejected(DmcaError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+def os_reason(exc: OSError, path: Path) -> str:
+    """A short reason why writing to ``path`` (or creating it as a folder) failed, for one line."""
+    if isinstance(exc, FileExistsError) and exc.filename == str(path):
+        return "a file of that name exists; give a folder"
+    if isinstance(exc, FileExistsError | NotADirectoryError):  # mkdir of a parent
+        return "part of the path is a file, not a folder"
+    return (exc.strerror or type(exc).__name__).lower()

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DmcaError
+from .errors import DmcaError, os_reason
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -51,15 +51,6 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def os_reason(exc: OSError, path: Path) -> str:
-    """A short reason why writing to ``path`` (or creating it as a folder) failed, for one line."""
-    if isinstance(exc, FileExistsError) and exc.filename == str(path):
-        return "a file of that name exists; give a folder"
-    if isinstance(exc, FileExistsError | NotADirectoryError):  # mkdir of a parent
-        return "part of the path is a file, not a folder"
-    return (exc.strerror or type(exc).__name__).lower()
 
 
 def check_output_dir(path: Path) -> None:

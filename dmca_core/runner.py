@@ -285,7 +285,8 @@ def preflight(
 
 def _check_out_dir(path: Path, name: str) -> None:
     """Fail now, not after the whole run, when the results folder cannot take files."""
-    from .report import check_output_dir, os_reason
+    from .errors import os_reason
+    from .report import check_output_dir
 
     try:
         check_output_dir(path)

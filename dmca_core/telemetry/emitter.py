@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from .. import plugins
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, os_reason
 from . import shutdown
 from .record import is_valid_fast, record_problem
 
@@ -125,10 +125,7 @@ class TelemetryEmitter:
         try:
             self._handle = handle_sink.open(self.path, fsync=fsync)
         except OSError as exc:  # a folder, a file where a folder belongs, a read-only disk: one line
-            if isinstance(exc, FileExistsError | NotADirectoryError):  # from creating the parent
-                reason = "part of the path is a file, not a folder"
-            else:
-                reason = (exc.strerror or type(exc).__name__).lower()
+            reason = os_reason(exc, self.path)
             raise UsageError(f"telemetry.path: {self.path}: cannot open for appending: {reason}") from None
 
         self._lock = threading.Lock()
