@@ -78,21 +78,26 @@ class _Gunzip:
                 self._emitted += len(part)
                 out.append(part)
                 if self._d.eof:
-                    data, pos, search = self._d.unused_data + data[pos:], 0, 1
+                    unused = self._d.unused_data
                     self._reset()
-                    self.in_member = bool(data)
+                    # the usual member ends right where the next one's magic was found, so go on
+                    # at the same offset: rebuilding the rest of a chunk at every member end
+                    # made many small members (one per flush) cost quadratic time
+                    if unused:  # bytes after the member inside this piece: rare, so copying is fine
+                        data, pos = unused + data[pos:], 0
+                    search = pos + 1
+                    self.in_member = pos < len(data)
                     continue
             if p < 0:
                 break
-            rest = data[p:]
-            if len(rest) < 10 and not final:  # not even a gzip header yet: judge it with more bytes
-                self._held = rest
+            if len(data) - p < 10 and not final:  # not even a gzip header yet: judge it with more bytes
+                self._held = data[p:]
                 break
-            if _starts_member(rest):  # the current member was cut here
+            if _starts_member(data[p : p + 4096]):  # the current member was cut here
                 self.damaged += 1
                 self._reset()
                 out.append(None)
-                data, pos, search = rest, 0, 1
+                pos, search = p, p + 1
                 continue
             search = p + 1
         return out
