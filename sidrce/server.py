@@ -137,6 +137,8 @@ class Live:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+            if self._thread.is_alive():  # still inside a read: closing its descriptor under it is worse
+                return
         with contextlib.suppress(OSError):
             self.follower.close()
 
@@ -146,21 +148,27 @@ class Live:
             busy = False
             try:
                 busy = self._poll()
+            except Exception as exc:  # noqa: BLE001 - one bad poll must not end the thread
+                self.read_errors += 1
+                self._fault("reading", exc)
+            try:
                 now = time.monotonic()
                 changed = self._version() != self.current.version
                 if changed and (not busy and (now - last >= self.refresh_seconds or not self.ready.is_set())):
                     self.current = self._publish()
                     last = now
-            except Exception as exc:  # noqa: BLE001 - one bad poll must not end the thread
-                self.read_errors += 1
-                first = (str(exc).splitlines() or [""])[0][:300]
-                fault = f"{self.path}: internal error while reading telemetry: {type(exc).__name__}: {first}"
-                if fault != self.fault:
-                    print(f"sidrce: error: {fault}", file=sys.stderr)
-                self.fault = fault
+            except Exception as exc:  # noqa: BLE001 - nor one report that cannot be built (not a failed read)
+                self._fault("publishing", exc)
             if not busy:
                 self.ready.set()
                 self._stop.wait(self.poll_seconds)
+
+    def _fault(self, doing: str, exc: Exception) -> None:
+        first = (str(exc).splitlines() or [""])[0][:300]
+        fault = f"{self.path}: internal error while {doing} telemetry: {type(exc).__name__}: {first}"
+        if fault != self.fault:  # once on stderr, not at every poll
+            print(f"sidrce: error: {fault}", file=sys.stderr)
+        self.fault = fault
 
     def _poll(self) -> bool:
         """Read what is new; True when there is more to read at once."""

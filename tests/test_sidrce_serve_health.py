@@ -79,6 +79,32 @@ def test_a_bad_line_is_rejected_and_the_server_keeps_up(tmp_path: Path, bad: byt
         assert c.get("/readyz").status_code == 200
 
 
+def test_a_report_that_cannot_be_built_is_a_fault_not_a_failed_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the file reads fine; building the report fails at every poll: shown once, unready, and
+    # sidrce_telemetry_read_errors_total does not climb at the poll rate
+    path = tmp_path / "ops.jsonl"
+    path.write_bytes(rec(1))
+    live = Live(path, baseline=None, lambda_asdpi=0.1, poll_seconds=0.01, refresh_seconds=0)
+
+    def publish() -> Any:
+        raise RuntimeError("no report")
+
+    monkeypatch.setattr(live, "_publish", publish)
+    live.start()
+    try:
+        wait_for(lambda: live.fault is not None, "the fault")
+        with path.open("ab") as f:
+            f.write(rec(2))
+        time.sleep(0.3)  # thirty polls or so
+        assert live.health()["up"] is False and live.read_errors == 0
+        assert "while publishing telemetry: RuntimeError: no report" in (live.problem() or "")
+    finally:
+        live.stop()
+    assert capsys.readouterr().err.count("no report") == 1
+
+
 def test_an_unexpected_error_is_shown_and_the_thread_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
