@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from dmca_core.errors import DmcaError, UsageError
 from sidrce import fti as F
-from sidrce.gate import printable
+from sidrce.gate import first_line, printable
 
 
 def _baseline(text: str) -> F.Baseline:
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a crash must not look like the gate's FAIL (exit 1)
         if os.environ.get("SIDRCE_TRACEBACK"):
             raise
-        first = (str(exc).splitlines() or [""])[0][:300]
+        first = first_line(exc)
         files = " ".join(getattr(args, "files", None) or [str(getattr(args, "telemetry", "") or "")])
         print(
             f"sidrce: internal error reading {printable(files)}: {type(exc).__name__}: {printable(first)} "

@@ -15,6 +15,11 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to one line of at most 300 characters, for a one-line report."""
+    return (str(exc).splitlines() or [""])[0][:300]
+
+
 def _above(value: float, bound: float) -> str:
     """``value`` shown with enough digits to be seen above ``bound``."""
     short = f"{value:.4f}"

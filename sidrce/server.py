@@ -50,6 +50,7 @@ from dmca_core.errors import ConfigError, DmcaError
 from sidrce import dashboard
 from sidrce import fti as F
 from sidrce.collector import Aggregator, Snapshot, settings_from_env, summarize
+from sidrce.gate import first_line
 from sidrce.metrics import health_registry, registry_for
 from sidrce.source import Follower
 
@@ -164,7 +165,7 @@ class Live:
                 self._stop.wait(self.poll_seconds)
 
     def _fault(self, doing: str, exc: Exception) -> None:
-        first = (str(exc).splitlines() or [""])[0][:300]
+        first = first_line(exc)
         fault = f"{self.path}: internal error while {doing} telemetry: {type(exc).__name__}: {first}"
         if fault != self.fault:  # once on stderr, not at every poll
             print(f"sidrce: error: {fault}", file=sys.stderr)

@@ -263,15 +263,15 @@ def read_all(path: Path, sink: LineSink) -> None:
 
     try:
         stream = Stream(path, sink)
+        try:
+            stream.pump()
+        except OSError:
+            stream.close(final=False)  # a read that failed: no tail or finish from part of a file
+            raise
+        finally:
+            stream.close()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read telemetry: {exc.strerror or exc}") from None
-    try:
-        stream.pump()
-    except OSError as exc:
-        stream.close(final=False)
-        raise UsageError(f"{path}: cannot read telemetry: {exc.strerror or exc}") from None
-    finally:
-        stream.close()
 
 
 class Follower:
