@@ -234,14 +234,17 @@ def _pick(kind: str, registry: Mapping[str, X], name: str) -> X:
 def get_estimator(name: str = "auto") -> Any:
     """The estimator called ``name``; ``auto`` = the installed one with the highest priority."""
     registry = estimators()
+    if name == "auto" and registry:
+        return max(registry.values(), key=lambda e: e.priority)
+    if name in registry:
+        return registry[name]
+    # an error from here on: say which installed plugins the allow/block lists left out
     left_out = ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
     if name == "auto":
-        if not registry:
-            if left_out:
-                raise PluginError(f"no estimator available: installed plugins left out: {left_out}")
-            raise PluginError("no estimator installed: pip install plugins/causal_fallback")
-        return max(registry.values(), key=lambda e: e.priority)
-    if name not in registry and left_out:
+        if left_out:
+            raise PluginError(f"no estimator available: installed plugins left out: {left_out}")
+        raise PluginError("no estimator installed: pip install plugins/causal_fallback")
+    if left_out:
         valid = ", ".join(sorted(registry)) or "none"
         raise PluginError(
             f"unknown estimator {name!r}; available: {valid}; installed plugins left out: {left_out}"
