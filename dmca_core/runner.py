@@ -380,6 +380,7 @@ def run_experiment(
     done = 0
     started = utc_now()
     interrupted: KeyboardInterrupt | None = None
+    unfinished: str | None = None  # why the steps without an outcome have none, once the map ends
     with (
         TelemetryEmitter(
             telemetry_path,
@@ -415,15 +416,15 @@ def run_experiment(
         except (UsageError, PluginError):
             raise
         except DmcaError as exc:  # workers lost: report the steps that never came back as failed
-            for task in tasks:
-                if outcomes[task.index] is None:
-                    outcomes[task.index] = lost_step(task, str(exc))
+            unfinished = str(exc)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what finished, then stop
             interrupted = exc
             why = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            unfinished = f"the run was {why} before this step finished"
+        if unfinished is not None:
             for task in tasks:
                 if outcomes[task.index] is None:
-                    outcomes[task.index] = lost_step(task, f"the run was {why} before this step finished")
+                    outcomes[task.index] = lost_step(task, unfinished)
         # the run's record is completed whole: a signal from here on waits for the telemetry to
         # be closed and the results written (a second Ctrl-C used to cut the forest plot)
         with held():
