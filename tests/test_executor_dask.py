@@ -382,3 +382,8 @@ def test_ctrl_c_stops_the_own_cluster_and_keeps_what_finished(tmp_path: Path) ->
     base.check_interrupted_run(
         tmp_path, executor, "SIGINT", True, 130, "interrupted", "dmca_dask_executor.plugin"
     )
+
+
+def test_the_own_clusters_workers_end_when_the_driver_is_killed(tmp_path: Path) -> None:
+    executor = {"name": "dask", "workers": 2, "options": {"batch": 1}}
+    base.check_killed_driver(tmp_path, executor, "dmca_dask_executor.plugin")

@@ -12,9 +12,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -488,22 +489,24 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:  # a zombie has ended; only its parent has not collected it yet
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc here (macOS): kill(0) is all there is
 
 
-def check_interrupted_run(
-    tmp_path: Path,
-    executor: dict[str, Any],
-    signame: str,
-    group: bool,
-    code: int,
-    why: str,
-    *plugins: str,
-    times: int = 1,
-) -> None:
-    """Start `dmca run` with two steps that finish and three that hang in the workers, send the
-    signal once the finished ones are recorded, and check what is left (shared with the Dask tests).
-    """
+class StuckRun(NamedTuple):
+    proc: Any  # subprocess.Popen[str]
+    workers: list[int]  # process ids of the workers stuck in steps
+    cfg: Path
+    out: Path
+
+
+@contextmanager
+def stuck_run(tmp_path: Path, executor: dict[str, Any], *plugins: str) -> Iterator[StuckRun]:
+    """A real `dmca run` process with two steps that finish and three that hang in the workers,
+    handed over once the finished ones are recorded and the workers are in the hanging steps;
+    killed at the end if it is still running (shared with the Dask tests)."""
     import signal
     import subprocess
 
@@ -524,33 +527,67 @@ def check_interrupted_run(
         while len(list(pids.iterdir())) < 2 or not tel.exists() or len(tel.read_text().splitlines()) < 2:
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()  # type: ignore[union-attr]
             time.sleep(0.05)
-        workers = [int(p.name) for p in pids.iterdir()]
-        sig = getattr(signal, signame)
-        sent = time.monotonic()
-        for _ in range(times):  # an impatient user presses Ctrl-C again while the run stops
-            if group:
-                os.killpg(proc.pid, sig)
-            else:
-                os.kill(proc.pid, sig)
-            time.sleep(0.05)
-        assert proc.wait(timeout=30) == code
-        assert time.monotonic() - sent < 15
-        err = proc.stderr.read()  # type: ignore[union-attr]
+        yield StuckRun(proc, [int(p.name) for p in pids.iterdir()], cfg, out)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    deadline = time.monotonic() + 5
+        proc.stderr.close()  # type: ignore[union-attr]
+
+
+def assert_workers_end(workers: list[int], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), "a worker outlived the run"
+
+
+def check_interrupted_run(
+    tmp_path: Path,
+    executor: dict[str, Any],
+    signame: str,
+    group: bool,
+    code: int,
+    why: str,
+    *plugins: str,
+    times: int = 1,
+) -> None:
+    """Send the signal to a run stuck in steps, and check what is left (shared with the Dask tests)."""
+    import signal
+
+    with stuck_run(tmp_path, executor, *plugins) as run:
+        sig = getattr(signal, signame)
+        sent = time.monotonic()
+        for _ in range(times):  # an impatient user presses Ctrl-C again while the run stops
+            if group:
+                os.killpg(run.proc.pid, sig)
+            else:
+                os.kill(run.proc.pid, sig)
+            time.sleep(0.05)
+        assert run.proc.wait(timeout=30) == code
+        assert time.monotonic() - sent < 15
+        err = run.proc.stderr.read()  # type: ignore[union-attr]
+    assert_workers_end(run.workers)
     assert f"dmca: {why}" in err
-    assert all((out / name).stat().st_size for name in ("results.json", "summary.md", "forest.png"))
-    got = json.loads((out / "results.json").read_text())["results"]
+    assert all((run.out / name).stat().st_size for name in ("results.json", "summary.md", "forest.png"))
+    got = json.loads((run.out / "results.json").read_text())["results"]
     assert [r["status"] for r in got] == ["ok", "ok", "failed", "failed", "failed"]
     assert all(f"the run was {why} before this step finished" in r["error"] for r in got[2:])
-    records = telemetry(cfg)  # every line complete and parseable
+    records = telemetry(run.cfg)  # every line complete and parseable
     assert sorted(r["step"] for r in records) == [1, 2] and {r["domain"] for r in records} == {"hello_linear"}
+
+
+def check_killed_driver(tmp_path: Path, executor: dict[str, Any], *plugins: str) -> None:
+    """SIGKILL (the OOM killer, `kill -9`) to the driver alone while its workers are stuck in steps:
+    nobody is left to take their results, so they end too, within seconds (shared with Dask)."""
+    import signal
+
+    with stuck_run(tmp_path, executor, *plugins) as run:
+        os.kill(run.proc.pid, signal.SIGKILL)
+        assert run.proc.wait(timeout=30) == -signal.SIGKILL
+        assert_workers_end(run.workers)
+    records = telemetry(run.cfg)  # what was written before the kill is whole
+    assert sorted(r["step"] for r in records) == [1, 2]
 
 
 @pytest.mark.parametrize(
@@ -571,3 +608,10 @@ def test_an_interrupted_run_stops_its_workers_and_keeps_what_finished(
     # one step a task, so that the finished steps come back while the others hang
     executor = {"name": "local", "workers": 2, "options": {"batch": 1}}
     check_interrupted_run(tmp_path, executor, signame, group, code, why, times=times)
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_workers_end_when_their_driver_is_killed(tmp_path: Path, method: str) -> None:
+    # a forkserver's workers are its children, not the driver's: they watch the driver itself
+    executor = {"name": "local", "workers": 2, "options": {"batch": 1, "start_method": method}}
+    check_killed_driver(tmp_path, executor)

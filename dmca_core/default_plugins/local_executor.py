@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -169,9 +170,32 @@ class WithPlugins:
 
 def _init_pool_worker(blas_threads: int) -> None:
     """The pool's initializer: Ctrl-C is the driver's to handle (it stops the workers itself; a
-    terminal sends it to the whole process group), then the BLAS limit."""
+    terminal sends it to the whole process group), the driver's death ends the worker, then the
+    BLAS limit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_driver()
     _init_worker(blas_threads)
+
+
+def _exit_with_driver() -> None:
+    """End this worker as soon as the driver is gone (``kill -9``, the OOM killer).
+
+    Nobody is left to take its results, and the pool's own check runs only between tasks, so a
+    worker would otherwise finish a step that may take minutes, then wait forever. A forkserver's
+    worker is the server's child, not the driver's, but its ``parent_process()`` is the driver:
+    the sentinel is a pipe only the driver holds open, and it becomes readable when the driver dies.
+    """
+    from multiprocessing.connection import wait as wait_ready
+
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        wait_ready([parent.sentinel])
+        os._exit(1)  # not sys.exit: this is not the main thread, and nothing here needs cleaning up
+
+    threading.Thread(target=watch, name="dmca-driver-watch", daemon=True).start()
 
 
 def _init_worker(blas_threads: int) -> None:
