@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import typing
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -21,7 +22,7 @@ from cattrs.cols import list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn
 
-from .errors import ConfigError
+from .errors import ConfigError, DmcaError
 
 
 @attrs.define
@@ -414,6 +415,36 @@ def _numbers(value: Any, path: str) -> Iterator[tuple[str, float]]:
     elif isinstance(value, list):
         for j, v in enumerate(value):
             yield from _numbers(v, f"{path}[{j}]")
+
+
+_FIELD = re.compile(r"([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
+
+
+def locate(source: str, field: str) -> str:
+    """``source:LINE`` for a key path of the config file ``source``, or ``source`` alone.
+
+    Checks that need the plugins (names of estimators, domains, variables) run after the config
+    is parsed, so the file is read again to find the line; only an error needs it.
+    """
+    try:
+        node = yaml.compose(Path(source).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, _DuplicateKey):
+        return source
+    line = _line_for(dict(_line_index(node)), field) if node is not None else None
+    return f"{source}:{line}" if line else source
+
+
+def located(exc: DmcaError, source: str) -> DmcaError:
+    """``exc`` with ``source:LINE:`` in front when its message starts with a config key path
+    (``studies[0].domain: unknown domain ...``); as it is otherwise (``--estimator: ...``)."""
+    message = str(exc)
+    match = _FIELD.match(message)
+    if match is None or match.group(1).split(".")[0].split("[")[0] not in _fields_of(ExperimentConfig):
+        return exc
+    try:
+        return type(exc)(f"{locate(source, match.group(1))}: {message}")
+    except TypeError:  # an error class that takes other arguments: leave it as it is
+        return exc
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

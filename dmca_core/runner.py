@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from . import plugins
-from .config import CostModel, ExperimentConfig, StudyConfig
+from .config import CostModel, ExperimentConfig, StudyConfig, locate, located
 from .errors import DmcaError, PluginError, UsageError
 from .opsmeter import FitMeter, measure_step
 from .types import DomainData, Graph
@@ -363,14 +363,17 @@ def run_experiment(
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, name=executor))
     if workers is not None:
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, workers=workers))
-    preflight(
-        cfg,
-        est_name,
-        estimator_field="--estimator" if estimator else "estimator",
-        executor_field="--executor" if executor else "executor.name",
-    )
+    try:
+        preflight(
+            cfg,
+            est_name,
+            estimator_field="--estimator" if estimator else "estimator",
+            executor_field="--executor" if executor else "executor.name",
+        )
+    except DmcaError as exc:
+        raise located(exc, config_path) from None
     out = Path(out_dir or cfg.output)
-    _check_out_dir(out, "--out" if out_dir else f"{config_path}: output")
+    _check_out_dir(out, "--out" if out_dir else f"{locate(config_path, 'output')}: output")
     resolved = plugins.get_estimator(est_name).name
     run_id = uuid.uuid4().hex[:12]
     tasks = plan(cfg, resolved, run_id)

@@ -65,7 +65,10 @@ def test_config_output_that_cannot_be_written_names_the_field(hello, tmp_path: P
     afile.write_text("")
     cfg = _config(tmp_path, output=afile / "res")
     assert main(["run", str(cfg), "--quiet"]) == 2
-    assert _one_line(capsys).startswith(f"dmca: error: {cfg}: output {afile / 'res'}: cannot write there")
+    line = 1 + next(i for i, t in enumerate(cfg.read_text().splitlines()) if t.startswith("output:"))
+    assert _one_line(capsys).startswith(
+        f"dmca: error: {cfg}:{line}: output {afile / 'res'}: cannot write there"
+    )
     assert not (tmp_path / "tel.jsonl").exists()
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from dmca_core.cli import main
-from dmca_core.config import load_config, parse_config
-from dmca_core.errors import ConfigError
+from dmca_core.config import load_config, located, parse_config
+from dmca_core.errors import ConfigError, PluginError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,3 +232,20 @@ def test_non_finite_numbers_in_params_are_refused_too() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, "x.yaml")
     assert str(info.value) == "x.yaml:6: studies[0].params.w[1]: must be a finite number"
+
+
+def test_a_later_error_about_a_config_key_gets_the_keys_line(tmp_path: Path) -> None:
+    # errors found once the plugins are known (after parsing) start with the key path they are about
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("experiment: e\nstudies:\n  - domain: nope\n    hypothesis: h\n  - {domain: x}\n")
+    got = located(PluginError("studies[0].hypothesis: unknown"), str(cfg))
+    assert type(got) is PluginError and str(got) == f"{cfg}:4: studies[0].hypothesis: unknown"
+    assert (
+        str(located(UsageError("studies[1].params.k: bad"), str(cfg))) == f"{cfg}:5: studies[1].params.k: bad"
+    )
+    # a key the file leaves to its default has no line; options and other messages are left alone
+    assert str(located(UsageError("estimator: unknown"), str(cfg))) == f"{cfg}: estimator: unknown"
+    for message in ("--estimator: unknown", "no key here", "rows: not a config key"):
+        assert str(located(UsageError(message), str(cfg))) == message
+    # a config that did not come from a readable file: the name it was given, no line
+    assert str(located(UsageError("seed: bad"), "<notebook>")) == "<notebook>: seed: bad"

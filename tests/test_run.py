@@ -80,9 +80,11 @@ def test_a_failing_study_exits_1_and_the_others_are_reported(hello, tmp_path: Pa
 def test_bad_variable_is_refused_before_anything_is_written(hello, tmp_path: Path, capsys) -> None:
     extra = "  - {domain: hello_linear, hypothesis: toy, treatment: W, outcome: Y}\n"
     out = tmp_path / "out"
-    assert main(["run", str(_write(tmp_path, extra=extra)), "--out", str(out)]) == 2
+    cfg = _write(tmp_path, extra=extra)
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "dmca: error: studies[2].treatment: unknown variable 'W'; valid: Z, X, Y"
+    last = len(cfg.read_text().splitlines())  # the line of the study that names W
+    assert err == f"dmca: error: {cfg}:{last}: studies[2].treatment: unknown variable 'W'; valid: Z, X, Y"
     assert not out.exists() and not (tmp_path / "tel.jsonl").exists()
 
 
@@ -256,25 +258,32 @@ def test_a_bad_domain_param_stops_the_run_before_any_step(
         f"experiment: p\nestimator: fallback\ntelemetry: {{path: {tmp_path / 't.jsonl'}}}\nstudies:\n  - {study}\n"
     )
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
-    assert capsys.readouterr().err.strip() == f"dmca: error: {message}"
+    assert capsys.readouterr().err.strip() == f"dmca: error: {cfg}:5: {message}"  # the study's line
     assert not (tmp_path / "out" / "results.json").exists() and not (tmp_path / "t.jsonl").exists()
 
 
 @pytest.mark.parametrize(
-    ("config", "flags", "message"),
+    ("config", "flags", "where", "message"),
     [
-        ("estimator: nope\n", [], "estimator: unknown estimator 'nope'; installed: "),
-        ("executor: {name: nope}\n", [], "executor.name: unknown executor 'nope'; installed: "),
-        ("", ["--executor", "nah"], "--executor: unknown executor 'nah'; installed: "),
-        ("telemetry: {sink: nope}\n", [], "telemetry.sink: unknown telemetry sink 'nope'; installed: jsonl"),
+        ("estimator: nope\n", [], 2, "estimator: unknown estimator 'nope'; installed: "),
+        ("executor: {name: nope}\n", [], 2, "executor.name: unknown executor 'nope'; installed: "),
+        ("", ["--executor", "nah"], None, "--executor: unknown executor 'nah'; installed: "),
+        (
+            "telemetry: {sink: nope}\n",
+            [],
+            2,
+            "telemetry.sink: unknown telemetry sink 'nope'; installed: jsonl",
+        ),
     ],
 )
 def test_an_unknown_plugin_name_names_the_setting(
-    fallback, tmp_path: Path, capsys, config: str, flags: list[str], message: str
+    fallback, tmp_path: Path, capsys, config: str, flags: list[str], where: int | None, message: str
 ) -> None:
     cfg = tmp_path / "exp.yaml"
     study = "{domain: cosmology, hypothesis: Axion, treatment: log10_m22, outcome: log10_r_core, rows: 300}"
     cfg.write_text(f"experiment: p\n{config}studies:\n  - {study}\n")
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet", *flags]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"dmca: error: {message}") and err.count("\n") == 1, err
+    # a config key gets its FILE:LINE (the plugins are known only after parsing); an option, none
+    prefix = f"{cfg}:{where}: " if where else ""
+    assert err.startswith(f"dmca: error: {prefix}{message}") and err.count("\n") == 1, err
