@@ -50,7 +50,9 @@ class ReportCollector(Collector):
                 "Worst group grade: 0 OK, 1 WARN, 2 FAIL",
                 value=GRADES.index(report["fti_grade_worst"]),
             )
-        if report["lambda_effective"] is not None:
+        # the spec's λ with no records is its "no evidence" 0.5; a series should not chart a
+        # figure that no record gave (/report still carries it, with its counts beside it)
+        if report["count"] and report["lambda_effective"] is not None:
             yield GaugeMetricFamily(
                 "sidrce_lambda_effective",
                 "λ_SIBG × exp(−λ_ASDPI × days since change)",

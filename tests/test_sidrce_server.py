@@ -101,6 +101,27 @@ def test_report_filters_metrics_and_bad_params(tmp_path: Path) -> None:
         assert om.text.rstrip().endswith("# EOF")
 
 
+def test_metrics_show_no_figures_before_the_first_record(tmp_path: Path) -> None:
+    path = tmp_path / "ops.jsonl"
+    path.write_bytes(b"junk\n")
+    with running(path) as base, httpx.Client(base_url=base, timeout=10) as c:
+
+        def families() -> dict[str, Any]:
+            return {f.name: f for f in text_string_to_metric_families(c.get("/metrics").text)}
+
+        fams = families()
+        assert fams["sidrce_telemetry_records"].samples[0].value == 0
+        assert {"sidrce_lambda_effective", "sidrce_fti_avg", "sidrce_fti_grade_worst"}.isdisjoint(fams)
+        assert c.get("/report").json()["lambda_effective"] == 0.5  # the spec's "no evidence" value
+        with path.open("ab") as f:
+            f.write(b"".join(rec(i) for i in range(4)))
+        wait_for(lambda: families()["sidrce_telemetry_records"].samples[0].value == 4, "the 4 records")
+        fams = families()
+        assert fams["sidrce_lambda_effective"].samples[0].value == pytest.approx(
+            collect([path])["lambda_effective"]
+        )
+
+
 def test_token_required_when_set(tmp_path: Path) -> None:
     path = tmp_path / "ops.jsonl"
     path.write_bytes(rec(1))
