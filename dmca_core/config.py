@@ -288,7 +288,11 @@ class _DuplicateKey(Exception):
         self.key, self.line = key, line
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it: ~5x faster on a sweep of thousands of studies
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one,
     so a repeated ``rows:`` would silently override the first)."""
 
@@ -307,11 +311,20 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, from one parse."""
+    loader = _UniqueKeyLoader(text)  # a SafeLoader: safe
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
 def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
     """Parse and structure a config; raise :class:`ConfigError` with one line on any problem."""
     try:
-        node = yaml.compose(text, Loader=_UniqueKeyLoader)
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
+        node, data = _compose_and_load(text)
     except _DuplicateKey as exc:
         raise ConfigError(f"{source}:{exc.line}: duplicate key {exc.key!r}") from None
     except yaml.MarkedYAMLError as exc:
@@ -357,13 +370,16 @@ def _name_studies(cfg: ExperimentConfig) -> None:
         else:
             rest.append(st)
     longer = Counter(f"{st.label} {st.treatment}→{st.outcome}" for st in rest)
+    last: dict[str, int] = {}  # the k a base's latest study took: a sweep repeats one base 1000s of times
     for st in rest:
         base = f"{st.label} {st.treatment}→{st.outcome}"
-        name, k = base, 0
+        k = last.get(base, 0)
+        name = base if k == 0 else f"{base} #{k}"
         while (longer[base] > 1 and k == 0) or name in taken:
             k += 1
             name = f"{base} #{k}"
         st.name = name
+        last[base] = k
         taken.add(name)
 
 
@@ -427,7 +443,7 @@ def locate(source: str, field: str) -> str:
     is parsed, so the file is read again to find the line; only an error needs it.
     """
     try:
-        node = yaml.compose(Path(source).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        node, _ = _compose_and_load(Path(source).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, _DuplicateKey):
         return source
     line = _line_for(dict(_line_index(node)), field) if node is not None else None

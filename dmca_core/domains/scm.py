@@ -18,14 +18,16 @@ import numpy as np
 from ..errors import UsageError
 from ..types import Graph, Truth
 
-_erf = np.vectorize(math.erf, otypes=[float])
-
 # above this mean the Poisson draw uses its normal approximation (relative skew < 5%)
 POISSON_EXACT_MAX = 400.0
 
 
 def normal_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + _erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)))
+    """Φ(z), accurate in both tails. scipy's C routine: ``np.vectorize(math.erf)`` was ~85% of a
+    small direct_lab step (its 100,000-draw ground truth calls this three times)."""
+    from scipy.special import ndtr  # imported here: `dmca` commands that simulate nothing skip it
+
+    return ndtr(np.asarray(z, dtype=np.float64))
 
 
 def poisson_from_normal(z: np.ndarray, mu: np.ndarray) -> np.ndarray:

@@ -23,8 +23,6 @@ import numpy as np
 #: speed of light in km/s (exact)
 C_KM_S = 299_792.458
 
-_erf = np.vectorize(math.erf, otypes=[float])  # numpy has no erf; math.erf is exact to double
-
 
 def _positive(_inst: object, attr: attrs.Attribute, value: float) -> None:
     if not (value > 0 and math.isfinite(value)):
@@ -63,14 +61,16 @@ class StandardHalo:
         vmin = np.asarray(v_min_km_s, dtype=np.float64)
         if np.any(vmin < 0):
             raise ValueError("v_min must be >= 0")
+        from scipy.special import erf  # numpy has none; imported here, as in domains/scm.py
+
         v0 = self.v0_km_s
         x = vmin / v0
         y = self.v_earth_km_s / v0
         z = self.v_esc_km_s / v0
         ez2 = math.exp(-z * z)
         pref = 1.0 / (2.0 * self.n_esc * y * v0)
-        low = _erf(x + y) - _erf(x - y) - 4.0 * y * ez2 / math.sqrt(math.pi)
-        mid = math.erf(z) - _erf(x - y) - 2.0 * (z + y - x) * ez2 / math.sqrt(math.pi)
+        low = erf(x + y) - erf(x - y) - 4.0 * y * ez2 / math.sqrt(math.pi)
+        mid = math.erf(z) - erf(x - y) - 2.0 * (z + y - x) * ez2 / math.sqrt(math.pi)
         out = np.where(x < z - y, low, np.where(x < z + y, mid, 0.0)) * pref
         return np.maximum(out, 0.0)  # rounding just below z + y
 
