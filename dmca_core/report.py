@@ -90,23 +90,43 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         f"finished {payload['finished']}",
         f"- telemetry: `{payload['telemetry']}`",
         "",
-        "| study | step | effect | 95% CI | truth | in CI | reliability | SR9 | DI2 | adjustment set |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| study | step | effect of | effect | 95% CI | truth | in CI | reliability | SR9 | DI2 | adjustment set |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    warned: dict[tuple[str, str], list[int]] = {}  # (study, warning) -> its steps
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| {r['study']} | {r['step']} | failed: {r.get('error', '')} | | | | | | | |")
+            lines.append(
+                f"| {r['study']} | {r['step']} | {_effect_of(r)} | failed: {r.get('error', '')} | | | | | | | |"
+            )
             continue
+        for warning in r.get("warnings", ()):
+            warned.setdefault((r["study"], warning), []).append(r["step"])
         truth = r.get("truth", {}).get("effect") if r.get("truth") else None
         flag = " (ambiguous)" if r.get("ambiguous") else ""
         lines.append(
-            f"| {r['study']} | {r['step']} | {_fmt(r['causal_effect'])}{flag} | "
+            f"| {r['study']} | {r['step']} | {_effect_of(r)} | {_fmt(r['causal_effect'])}{flag} | "
             f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {_fmt(truth)} | {_fmt(r.get('truth_in_ci'))} | "
             f"{_fmt(r['reliability_score'], 3)} | {_fmt(r['SR9'], 3)} | {_fmt(r['DI2'], 3)} | "
             f"{', '.join(r['adjustment_set']) or '∅'} |"
         )
+    if warned:
+        lines += ["", "## Warnings", ""]
+        for (study, warning), steps in warned.items():
+            lines.append(
+                f"- {study}, step{'s' if len(steps) > 1 else ''} {', '.join(map(str, steps))}: {warning}"
+            )
     lines += ["", "Definitions: docs/metrics.md. Plot: `forest.png`.", ""]
     return "\n".join(lines)
+
+
+def _effect_of(r: dict[str, Any]) -> str:
+    """``T → Y, t0 → t1``: what the effect column measures (a failed step's row has no outcome)."""
+    iv = r.get("intervention") or {}
+    if "treatment" not in iv:
+        return ""
+    target = f" → {r['outcome']}" if "outcome" in r else ""
+    return f"{iv['treatment']}{target}, {_fmt(iv['t0'])} → {_fmt(iv['t1'])}"
 
 
 # the forest plot's layout, in inches: fixed margins instead of matplotlib's tight_layout (which

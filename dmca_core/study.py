@@ -267,6 +267,45 @@ def _refute(
     return out
 
 
+#: |r| from which two columns count as near copies of each other, e.g. observables that track a
+#: cause almost without noise (a halo's velocity dispersion, X-ray temperature and lensing mass all
+#: follow its mass to r > 0.99 in the cosmology domain)
+NEAR_COPY = 0.99
+
+
+def near_copies(table: Table, limit: float = NEAR_COPY) -> list[tuple[list[str], float]]:
+    """Groups of columns that are near copies of each other (|r| >= ``limit``, linked pairwise),
+    each with the smallest |r| of the pairs that link it, in column order."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant column: r is NaN, never a copy
+        r = np.abs(np.corrcoef(table.values, rowvar=False))
+    p = len(table.names)
+    owner = list(range(p))  # union-find over linked pairs
+
+    def root(i: int) -> int:
+        while owner[i] != i:
+            i = owner[i]
+        return i
+
+    weakest: dict[int, float] = {}
+    for i, j in zip(*np.nonzero(np.triu(r >= limit, k=1)), strict=True):
+        a, b = root(int(i)), root(int(j))
+        low = min(float(r[i, j]), weakest.pop(a, 1.0), weakest.pop(b, 1.0) if a != b else 1.0)
+        owner[max(a, b)] = min(a, b)
+        weakest[min(a, b)] = low
+    groups: dict[int, list[str]] = {}
+    for k in range(p):
+        groups.setdefault(root(k), []).append(table.names[k])
+    return [(names, weakest[g]) for g, names in groups.items() if len(names) > 1]
+
+
+def near_copy_warning(names: Sequence[str], r: float) -> str:
+    return (
+        f"columns {', '.join(names)} are near copies of each other (|r| >= {math.floor(r * 1000) / 1000:.3f}): "
+        "PC can drop true edges next to them (given one copy, the others look independent of what they "
+        "track), and reliability cannot show it; give the graph, or keep one column of the group"
+    )
+
+
 def run_study(
     table: Table,
     *,
@@ -295,9 +334,11 @@ def run_study(
     _check_inputs(table, treatment, outcome, t0, t1, alpha)
     draws = StudyDraws.make(seed, table.n_rows)
 
+    warnings: list[str] = []
     if graph is None:
         graph = _discover(meter, estimator, table, alpha)
         source = "discovered"
+        warnings.extend(near_copy_warning(group, r) for group, r in near_copies(table))
     else:
         _check_graph(graph, table, treatment, outcome)
         source = "given"
@@ -309,7 +350,7 @@ def run_study(
         why = f"the {source} graph has {outcome} -> {treatment}: {treatment} cannot cause {outcome} under it"
         if source == "given":
             raise UsageError(why)
-        raise DataError(f"{why} (give a graph to study that effect)")
+        raise DataError(f"{why} (give a graph to study that effect){''.join(f'; {w}' for w in warnings)}")
     estimates = {s: _estimate(meter, estimator, table, treatment, outcome, s, t0, t1) for s in fitted}
     effect_set = [estimates[s].effect if s in estimates else 0.0 for s in sets]
     adj = min(fitted, key=lambda s: abs(estimates[s].effect))  # IDA: report the smallest magnitude
@@ -351,4 +392,5 @@ def run_study(
         graph=graph,
         graph_source=source,
         n_rows=table.n_rows,
+        warnings=warnings,
     )

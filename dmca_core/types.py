@@ -313,6 +313,7 @@ class StudyResult:
     graph: Graph
     graph_source: str  # "given" | "discovered"
     n_rows: int
+    warnings: list[str] = attrs.field(factory=list)  # what the figures above cannot show
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -335,4 +336,5 @@ class StudyResult:
             "graph": self.graph.to_json(),
             "graph_source": self.graph_source,
             "n_rows": self.n_rows,
+            "warnings": list(self.warnings),
         }

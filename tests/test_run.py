@@ -287,3 +287,33 @@ def test_an_unknown_plugin_name_names_the_setting(
     # a config key gets its FILE:LINE (the plugins are known only after parsing); an option, none
     prefix = f"{cfg}:{where}: " if where else ""
     assert err.startswith(f"dmca: error: {prefix}{message}") and err.count("\n") == 1, err
+
+
+def test_warnings_of_a_discovered_graph_reach_results_and_summary(fallback, tmp_path: Path) -> None:
+    # the cosmology domain's proxies of halo mass are near copies of it: on this draw PC, given
+    # one, even orients the outcome into the treatment; the step that survives carries the warning
+    cfg = tmp_path / "exp.yaml"
+    studies = "".join(
+        f"  - {{domain: cosmology, hypothesis: Axion, treatment: {t}, outcome: log10_rho_inner, "
+        "rows: 2000, steps: 2, graph: discover}\n"
+        for t in ("feedback", "log10_m22")
+    )
+    cfg.write_text(
+        f"experiment: w\nestimator: fallback\ntelemetry: {{path: {tmp_path / 't.jsonl'}}}\nstudies:\n{studies}"
+    )
+    out = tmp_path / "out"
+    main(["run", str(cfg), "--out", str(out), "--quiet"])
+    rows = json.loads((out / "results.json").read_text())["results"]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert ok and all(len(r["warnings"]) == 1 and "near copies" in r["warnings"][0] for r in ok)
+    assert all("near copies" in r["error"] for r in rows if r["status"] != "ok")
+    summary = (out / "summary.md").read_text()
+    first = ok[0]
+    assert (
+        f"| {first['study']} | {first['step']} | {first['treatment']} → log10_rho_inner, 0 → 1 |" in summary
+    )
+    steps = ", ".join(str(r["step"]) for r in ok if r["study"] == first["study"])
+    assert (
+        f"## Warnings\n\n- {first['study']}, step{'s' if ',' in steps else ''} {steps}: {first['warnings'][0]}"
+        in summary
+    )

@@ -11,7 +11,7 @@ from linear_sem import sem
 from dmca_core import draws
 from dmca_core.errors import DataError, UsageError
 from dmca_core.opsmeter import FitMeter
-from dmca_core.study import jaccard, robustness_value, run_study
+from dmca_core.study import jaccard, near_copies, robustness_value, run_study
 from dmca_core.types import Graph, Table
 
 CONFOUNDED = sem(["W", "T", "Y"], {("W", "T"): 1.0, ("W", "Y"): 1.5, ("T", "Y"): 2.0})
@@ -265,3 +265,36 @@ def test_bad_inputs_are_one_clear_line(fallback) -> None:
         _study(Table(table.names, bad), fallback, None)
     with pytest.raises(DataError, match="needs 20"):
         _study(table.take(np.arange(10)), fallback, None)
+
+
+def test_near_copies_are_grouped_with_their_weakest_link() -> None:
+    rng = np.random.default_rng(3)
+    a, c, d = rng.standard_normal((3, 5000))
+    cols = {
+        "a": a,
+        "a2": a + 0.05 * rng.standard_normal(5000),  # r ~ 0.9988 with a
+        "c": c,
+        "a3": a + 0.1 * rng.standard_normal(5000),  # r ~ 0.995 with a
+        "d": d,
+        "d2": -d + 0.01 * rng.standard_normal(5000),  # a copy with the sign flipped
+        "k": np.ones(5000),  # constant: r is undefined, never a copy
+        "half": a + 0.5 * rng.standard_normal(5000),  # r ~ 0.89: correlated, not a copy
+    }
+    got = near_copies(Table.from_columns(cols))
+    assert [g for g, _ in got] == [["a", "a2", "a3"], ["d", "d2"]]
+    r = np.corrcoef(np.vstack([cols["a"], cols["a2"], cols["a3"]]))
+    assert got[0][1] == pytest.approx(min(r[0, 1], r[0, 2], r[1, 2]))
+    assert near_copies(Table.from_columns({"x": a, "y": c})) == []
+
+
+def test_a_discovered_graph_warns_about_near_copies_and_a_given_one_does_not(fallback) -> None:
+    # the cosmology domain's velocity dispersion, X-ray temperature and lensing mass track the
+    # halo mass to r > 0.99: PC, given one of them, finds mass independent of what it causes
+    from dmca_core.plugins import get_domain
+
+    data = get_domain("cosmology").load("Axion", 2000, 1, {})
+    kw = dict(treatment="feedback", outcome="log10_rho_inner", t0=0.0, t1=1.0, estimator="fallback", seed=1)
+    found = run_study(data.table, graph=None, **kw)
+    assert len(found.warnings) == 1 and found.to_json()["warnings"] == found.warnings
+    assert "log10_mass, log10_sigma_v, log10_tx_kev, log10_mwl are near copies" in found.warnings[0]
+    assert run_study(data.table, graph=data.true_graph, **kw).warnings == []
