@@ -132,26 +132,38 @@ def _effect_of(r: dict[str, Any]) -> str:
 # the forest plot's layout, in inches: fixed margins instead of matplotlib's tight_layout (which
 # measures every label of every panel: seconds for a large sweep)
 _WIDTH, _RIGHT, _TOP, _BOTTOM = 8.0, 0.25, 0.15, 0.35
-_ROW, _PANEL_EXTRA, _GAP = 0.22, 0.35, 0.45  # per row; per panel (its own x axis); title room
+_ROW, _PANEL_EXTRA, _GAP = 0.22, 0.35, 0.55  # per row; per panel (its own x axis); title room
 _CHAR = 0.075  # width of a label character at 8 pt
 MAX_ROWS = 120  # per panel: a taller plot is slow to draw and open; results.json has every row
+MAX_PANELS = 40  # ~25 ms each to draw; a sweep over more distinct effects is in results.json
+
+
+def forest_panels(results: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """The successful steps by (domain, hypothesis, treatment, outcome, t0, t1), in first-seen order."""
+    panels: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        if r["status"] == "ok":
+            panels[(r["domain"], r["hypothesis"], r["treatment"], r["outcome"], r["t0"], r["t1"])].append(r)
+    return panels
 
 
 def forest_plot(payload: dict[str, Any], path: Path) -> None:
-    """A forest plot: one panel per (domain, outcome) — studies that share one outcome share its
-    units and one x axis — with a row per study step: the effect and its 95% CI, and the true
-    effect as a red tick where the domain knows it. A sweep of many studies thus gives a few tall
-    panels rather than one small panel per study (matplotlib pays ~25 ms for every panel)."""
+    """A forest plot: one panel per (domain, hypothesis, treatment, outcome, t0, t1) — the same
+    effect, on one x axis — with a row per study step: the effect and its 95% CI, and the true
+    effect as a red tick where the domain knows it. Hypotheses get panels of their own because
+    their effects differ by orders of magnitude (direct_lab: DarkPhoton's ~950 counts made WIMP's
+    ~110 a speck). A sweep of one effect over seeds or params still gives one tall panel, not a
+    panel per study (matplotlib pays ~25 ms for every panel)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    panels: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in payload["results"]:
-        if r["status"] == "ok":
-            panels[(r["domain"], r["outcome"])].append(r)
+    panels = forest_panels(payload["results"])
+    hidden = len(panels) - MAX_PANELS
+    if hidden > 0:
+        panels = dict(list(panels.items())[:MAX_PANELS])
     left_out = {k: len(rows) - MAX_ROWS for k, rows in panels.items() if len(rows) > MAX_ROWS}
     for k in left_out:
         panels[k] = panels[k][:MAX_ROWS]
@@ -167,7 +179,8 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         top -= _GAP
         axes.append(fig.add_axes((x0, (top - h) / total, width, h / total)))
         top -= h
-    for ax, ((domain, outcome), rows) in zip(axes, panels.items(), strict=False):
+    for ax, (key, rows) in zip(axes, panels.items(), strict=False):
+        domain, hypothesis, treatment, outcome, t0, t1 = key
         ys = list(range(len(rows)))[::-1]  # the first row on top
         eff = [r["causal_effect"] for r in rows]
         lo = [r["causal_effect"] - r["ci_low"] for r in rows]
@@ -180,13 +193,16 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
             tx, ty = zip(*truth, strict=True)
             ax.plot(tx, ty, ls="none", marker="|", ms=12, mew=2, color="#c0392b", label="truth")
         ax.axvline(0, color="grey", lw=0.6)
-        ax.set_yticks(ys, labels[(domain, outcome)])
+        ax.set_yticks(ys, labels[key])
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.xaxis.set_major_locator(MaxNLocator(6))
-        more = left_out.get((domain, outcome))
+        more = left_out.get(key)
         note = f" (first {MAX_ROWS} steps; {more} more in results.json)" if more else ""
-        ax.set_title(f"{domain}: effect on {outcome}{note}", fontsize=9, loc="left")
+        what = f"effect of {treatment} {_fmt(t0)} → {_fmt(t1)} on {outcome}"
+        ax.set_title(f"{domain}/{hypothesis}: {what}{note}", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
+    if hidden > 0:
+        fig.text(0.01, 0.1 / total, f"{hidden} more effects (panels) are in results.json", fontsize=8)
     if panels:
         axes[0].legend(fontsize=7, loc="best")
     else:

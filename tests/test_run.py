@@ -183,14 +183,37 @@ def test_a_huge_sweep_draws_a_bounded_forest_plot(tmp_path: Path) -> None:
     from dmca_core.report import MAX_ROWS, forest_plot
 
     rows = [
-        {"status": "ok", "domain": "d", "outcome": "y", "study": f"d/H{s}", "step": k, "causal_effect": 1.0,
-         "ci_low": 0.5, "ci_high": 1.5, "truth": {"effect": 1.1}}
+        {"status": "ok", "domain": "d", "hypothesis": "H", "treatment": "x", "outcome": "y", "t0": 0.0, "t1": 1.0,
+         "study": f"d/H{s}", "step": k, "causal_effect": 1.0, "ci_low": 0.5, "ci_high": 1.5, "truth": {"effect": 1.1}}
         for s in range(50) for k in range(1, 11)
     ]  # fmt: skip
     path = tmp_path / "forest.png"
     forest_plot({"results": rows}, path)
     width, height = Image.open(path).size
     assert height < (MAX_ROWS + 10) * 0.22 * 110  # about MAX_ROWS rows at 0.22 in and 110 dpi, not 500
+    # as many effects as rows: at most MAX_PANELS panels of one row each
+    from dmca_core.report import MAX_PANELS
+
+    forest_plot({"results": [{**r, "t1": float(i + 1)} for i, r in enumerate(rows)]}, path)
+    assert Image.open(path).size[1] < MAX_PANELS * (0.22 + 0.35 + 0.55 + 0.1) * 110
+
+
+def test_the_forest_plot_gives_each_effect_its_own_axis(hello, tmp_path: Path) -> None:
+    # one panel per (domain, hypothesis, treatment, outcome, t0, t1): effects of different sizes,
+    # or of different treatments on one outcome, never share an x axis
+    from dmca_core.report import forest_panels
+
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    rows = json.loads((out / "results.json").read_text())["results"]
+    panels = forest_panels(rows + [{**rows[0], "hypothesis": "other"}, {**rows[0], "t1": 2.0}])
+    assert list(panels) == [
+        ("hello_linear", "toy", "X", "Y", 0.0, 1.0),
+        ("hello_linear", "toy", "X", "Z", 0.0, 1.0),
+        ("hello_linear", "other", "X", "Y", 0.0, 1.0),
+        ("hello_linear", "toy", "X", "Y", 0.0, 2.0),
+    ]
+    assert [len(v) for v in panels.values()] == [3, 1, 1, 1]
 
 
 class _SlowStart:
