@@ -1,7 +1,7 @@
 """Causal discovery and complete studies: the numpy fallback against causal-learn, same data, one run.
 
-    /work/venv/bin/python benchmarks/causal_vs_peers.py            # p in 10..100, n in 1e3..1e5
-    /work/venv/bin/python benchmarks/causal_vs_peers.py --quick    # p in {10, 50}, n in {1e3, 1e4}
+    python benchmarks/causal_vs_peers.py            # p in 10..100, n in 1e3..1e5
+    python benchmarks/causal_vs_peers.py --quick    # p in {10, 50}, n in {1e3, 1e4}
 
 For each size, linear-Gaussian data from a random DAG (about three neighbours a node, weights
 +-[0.3, 1.0]) are handed to both PCs at the same alpha; each is timed ``--repeat`` times (best

@@ -2,8 +2,8 @@
 on the same file: GNU ``gzip -dc`` (C, lines counted as they stream out) and Python's own
 ``gzip.decompress`` (one call; neither peer streams from an offset or survives a damaged member).
 
-    /work/venv/bin/python benchmarks/gzip_members.py                 # 20,000 members of 100 lines
-    /work/venv/bin/python benchmarks/gzip_members.py --members 4000  # fewer, larger
+    python benchmarks/gzip_members.py                 # 20,000 members of 100 lines
+    python benchmarks/gzip_members.py --members 4000  # fewer, larger
 
 The emitter writes one member per flush (``gzip: true``), so a long-running writer leaves many
 small members. Both sides count the lines they got; best of ``--repeat``, alternating.

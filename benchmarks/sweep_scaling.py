@@ -1,8 +1,8 @@
 """A sweep of fallback studies through each executor in one run: local 1 and 2 workers, Dask 2.
 
-    /work/venv/bin/python benchmarks/sweep_scaling.py                # 64 studies, p = 10, n = 1e4
-    /work/venv/bin/python benchmarks/sweep_scaling.py --rows 100000  # heavier steps
-    /work/venv/bin/python benchmarks/sweep_scaling.py --studies 8 --repeat 1   # a quick look
+    python benchmarks/sweep_scaling.py                # 64 studies, p = 10, n = 1e4
+    python benchmarks/sweep_scaling.py --rows 100000  # heavier steps
+    python benchmarks/sweep_scaling.py --studies 8 --repeat 1   # a quick look
 
 Each study is a full ``dmca run`` step (simulate, PC discovery, backdoor OLS, refutations) on a
 linear-Gaussian domain with 10 variables defined here and registered in-process; workers import

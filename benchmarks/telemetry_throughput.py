@@ -1,6 +1,6 @@
 """Records per second written by the telemetry emitter, against a bare json.dumps + write loop.
 
-Run:  /work/venv/bin/python benchmarks/telemetry_throughput.py [--records N] [--repeats R]
+Run:  python benchmarks/telemetry_throughput.py [--records N] [--repeats R]
 
 Every variant writes the same records to a fresh file in a temporary directory; each is timed
 ``--repeats`` times, interleaved with the others so that load on a shared machine hits all of
