@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from . import plugins
-from .config import CostModel, ExperimentConfig, StudyConfig, locate, located
+from .config import NO_HYPOTHESIS, CostModel, ExperimentConfig, StudyConfig, fill_hypotheses, locate, located
 from .errors import DmcaError, PluginError, UsageError
 from .opsmeter import FitMeter, measure_step
 from .types import DomainData, Graph
@@ -231,6 +231,10 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
         raise UsageError(f"{where}.domain: {exc}") from None
     hyps = tuple(domain.hypotheses())
     if hyps:
+        if study.hypothesis == NO_HYPOTHESIS:  # fill_hypotheses gave a domain's only one already
+            raise UsageError(
+                f"{where}.hypothesis: required for domain {study.domain!r}; valid: {', '.join(hyps)}"
+            )
         if study.hypothesis not in hyps:
             raise UsageError(
                 f"{where}.hypothesis: unknown hypothesis {study.hypothesis!r} for {study.domain}; "
@@ -244,6 +248,13 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
                 raise UsageError(f"{where}.params: {exc}") from None
         valid = tuple(domain.variables(study.hypothesis))
         _check_variables(study, valid, where)
+        from .study import min_rows
+
+        need = min_rows(len(valid))
+        if study.rows < need:  # else every step would fail on it
+            raise UsageError(
+                f"{where}.rows: {study.rows}; a study of {study.domain} ({len(valid)} columns) needs at least {need}"
+            )
         if study.graph not in ("truth", "discover"):
             user_graph(study.graph, valid, where)
     else:
@@ -271,6 +282,7 @@ def preflight(
     """Fail on bad input before anything runs or is written. ``*_field``: how the user gave the
     estimator and the executor (a config key, or the command-line option that overrode it)."""
     plugins.setup()
+    fill_hypotheses(cfg, plugins.domains())  # before any label is used: results are keyed by it
     _named(estimator_field, plugins.get_estimator, estimator)
     executor = _named(executor_field, plugins.get_executor, cfg.executor.name)
     check = getattr(executor, "check", None)

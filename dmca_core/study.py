@@ -48,11 +48,17 @@ def _check_inputs(table: Table, treatment: str, outcome: str, t0: float, t1: flo
             f"column {table.names[col]!r}, data row {row + 1}: value {table.values[row, col]!r} "
             "is not a finite number"
         )
-    need = max(20, 2 * (table.n_cols + 3))  # each half must still carry PC's partial correlations
+    need = min_rows(table.n_cols)
     if table.n_rows < need:
         raise DataError(
             f"the data have {table.n_rows} rows; a study over {table.n_cols} columns needs {need}"
         )
+
+
+def min_rows(n_cols: int) -> int:
+    """The fewest rows a study over ``n_cols`` columns runs on: each half of the rows (DI2) must
+    still carry PC's partial correlations."""
+    return max(20, 2 * (n_cols + 3))
 
 
 def find_cycle(graph: Graph) -> list[str] | None:

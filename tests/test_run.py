@@ -88,6 +88,20 @@ def test_bad_variable_is_refused_before_anything_is_written(hello, tmp_path: Pat
     assert not out.exists() and not (tmp_path / "tel.jsonl").exists()
 
 
+def test_too_few_rows_are_refused_before_any_step(hello, tmp_path: Path, capsys) -> None:
+    extra = "  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, rows: 19}\n"
+    cfg = _write(tmp_path, extra=extra)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    last = len(cfg.read_text().splitlines())
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"dmca: error: {cfg}:{last}: studies[2].rows: 19; a study of hello_linear (3 columns) needs at least 20"
+    )
+    assert not out.exists() and not (tmp_path / "tel.jsonl").exists()
+
+
 def test_unknown_hypothesis_lists_the_valid_ones(hello, tmp_path: Path, capsys) -> None:
     extra = "  - {domain: hello_linear, hypothesis: WIMP, treatment: X, outcome: Y}\n"
     assert main(["run", str(_write(tmp_path, extra=extra))]) == 2
