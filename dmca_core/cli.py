@@ -137,11 +137,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _csv_study(args: argparse.Namespace, graph: str | list[str]) -> Any:
-    from .config import Intervention, StudyConfig
+    from .config import NO_HYPOTHESIS, Intervention, StudyConfig
 
     return StudyConfig(
         domain="csv",
-        hypothesis="-",
+        hypothesis=NO_HYPOTHESIS,
         name=Path(args.data).name,
         treatment=args.treatment,
         outcome=args.outcome,
@@ -216,11 +216,27 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         print(
             f"effect of {r['treatment']} on {r['outcome']} (do {r['t1']:g} vs {r['t0']:g}): "
             f"{r['causal_effect']:.6g}  95% CI [{r['ci_low']:.6g}, {r['ci_high']:.6g}]"
-            f"{'  (ambiguous)' if r['ambiguous'] else ''}\n"
+            f"{_ambiguity(r)}\n"
             f"adjustment set: {', '.join(r['adjustment_set']) or '(none)'}; reliability {r['reliability_score']:.2f}; "
             f"SR9 {r['SR9']:.3f}; DI2 {r['DI2']:.3f}; estimator {r['estimator']}"
         )
     return 0
+
+
+def _ambiguity(r: dict[str, Any]) -> str:
+    """``  (ambiguous: the discovered graph also allows 0)`` for an effect the graph does not pin
+    down: the other effects its DAGs give (IDA reports the smallest in magnitude)."""
+    if not r["ambiguous"]:
+        return ""
+    others = list(r.get("effect_set") or [])
+    if r["causal_effect"] in others:
+        others.remove(r["causal_effect"])  # the one reported, once
+    if not others:
+        return "  (ambiguous)"
+    graph = {"discovered": "the discovered graph", "given": "the given graph"}.get(
+        r.get("graph_source"), "the graph"
+    )
+    return f"  (ambiguous: {graph} also allows {', '.join(f'{x:.6g}' for x in others)})"
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
@@ -250,14 +266,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     hyps = tuple(domain.hypotheses())
     if not hyps:
         raise UsageError(f"domain {args.domain!r} reads data, it does not simulate")
-    if args.hypothesis not in hyps:
+    hypothesis = hyps[0] if args.hypothesis is None else args.hypothesis
+    if hypothesis not in hyps:
         raise UsageError(
-            f"unknown hypothesis {args.hypothesis!r} for {args.domain}; valid: {', '.join(hyps)}"
+            f"--hypothesis: unknown hypothesis {hypothesis!r} for {args.domain}; valid: {', '.join(hyps)}"
         )
     out = Path(args.out) if args.out else None
     if out is not None and out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give the CSV file's name")
-    data = domain.load(args.hypothesis, args.rows, args.seed, {})
+    data = domain.load(hypothesis, args.rows, args.seed, {})
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(data.table.names)
@@ -304,6 +321,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                             "distribution": i.distribution,
                             "version": i.version,
                             "hooks": i.hooks,
+                            "provides": i.provides,
                         }
                         for i in infos
                     ],
@@ -326,9 +344,25 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for i in infos:
         print(f"{i.name}  ({i.distribution} {i.version})")
         print(f"    hooks: {', '.join(i.hooks) or '-'}")
+        if i.provides:  # the names users type: --estimator full, dmca keygen, domain: hello_linear
+            print(f"    provides: {_provides_line(i.provides)}")
     for e in errors:
         print(f"{e.name}  ({e.distribution} {e.version})  FAILED TO LOAD: {e.error}")
     return 0
+
+
+_KINDS = {  # hook kind -> (one, several)
+    "telemetry_sinks": ("telemetry sink", "telemetry sinks"),
+    "material_models": ("material model", "material models"),
+}
+
+
+def _provides_line(provides: dict[str, list[str]]) -> str:
+    parts = []
+    for kind, names in provides.items():
+        one, several = _KINDS.get(kind, (kind.removesuffix("s"), kind))
+        parts.append(f"{one if len(names) == 1 else several} {', '.join(names)}")
+    return "; ".join(parts)
 
 
 # --- migrate-check -----------------------------------------------------------------------------------
@@ -358,6 +392,13 @@ def cmd_migrate_check(args: argparse.Namespace) -> int:
 # --- parser ------------------------------------------------------------------------------------------
 
 
+# estimators are named by what they register, not by their plugin (causal_full registers `full`)
+_ESTIMATORS = (
+    "auto (the best installed), full (plugin causal_full), fallback (plugin causal_fallback) "
+    "or another plugin's; `dmca plugins` lists the installed ones"
+)
+
+
 def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="dmca", description="DMCA, the Dark Matter Causal Analyzer.")
     parser.add_argument("--version", action="version", version=f"dmca {__version__}")
@@ -366,8 +407,12 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p = sub.add_parser("run", help="run the studies of an experiment config")
     p.add_argument("config", help="experiment YAML, e.g. config/experiment.yaml")
     p.add_argument("--out", help="results folder (default: the config's output, 'results')")
-    p.add_argument("--estimator", help="estimator plugin name or 'auto' (default: the config's)")
-    p.add_argument("--executor", help="executor plugin name (default: the config's, 'local')")
+    p.add_argument("--estimator", help=f"{_ESTIMATORS} (default: the config's estimator)")
+    p.add_argument(
+        "--executor",
+        help="local (built in) or dask (plugin dask_executor); `dmca plugins` lists the installed "
+        "ones (default: the config's, 'local')",
+    )
     p.add_argument(
         "--workers", type=_int_at_least(1), help="worker processes (default: the config's, else one per CPU)"
     )
@@ -378,7 +423,7 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", required=True, help="CSV file (Parquet when pyarrow is installed)")
         p.add_argument("--alpha", type=_alpha, default=0.01, help="PC significance level (default 0.01)")
-        p.add_argument("--estimator", default="auto", help="estimator plugin name or 'auto'")
+        p.add_argument("--estimator", default="auto", help=f"{_ESTIMATORS} (default: auto)")
         p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("estimate", help="estimate one causal effect on your own data")
@@ -398,7 +443,10 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
 
     p = sub.add_parser("simulate", help="write a simulated domain's data as CSV (to try estimate/discover)")
     p.add_argument("domain", help="a simulated domain, e.g. direct_lab or cosmology")
-    p.add_argument("--hypothesis", default="WIMP")
+    p.add_argument(
+        "--hypothesis",
+        help="one of the domain's hypotheses (default: the domain's first, e.g. WIMP for direct_lab)",
+    )
     p.add_argument("--rows", type=_int_at_least(1), default=2000)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", help="CSV file to write (default: standard output)")

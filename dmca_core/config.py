@@ -63,12 +63,17 @@ class Intervention:
     t1: float = 1.0
 
 
+# the hypothesis of a study that names none: the csv domain's (it has none), or, until
+# fill_hypotheses runs, a study of a domain whose only hypothesis is then filled in
+NO_HYPOTHESIS = "-"
+
+
 @attrs.define
 class StudyConfig:
     domain: str
     treatment: str
     outcome: str
-    hypothesis: str = "-"
+    hypothesis: str = NO_HYPOTHESIS
     name: str | None = None
     rows: int = 2000
     params: dict[str, Any] = attrs.field(factory=dict)
@@ -77,6 +82,8 @@ class StudyConfig:
     graph: str | list[str] = "truth"
     alpha: float = 0.01
     steps: int = 1
+    # True when _name_studies made the name (not a config key: init=False keeps cattrs off it)
+    _generated_name: bool = attrs.field(default=False, init=False, repr=False, eq=False)
 
     @property
     def label(self) -> str:
@@ -219,7 +226,9 @@ converter = _make_converter()
 
 
 def _fields_of(cls: type | None) -> list[str]:
-    return [f.name for f in attrs.fields(cls)] if cls is not None and attrs.has(cls) else []
+    if cls is None or not attrs.has(cls):
+        return []
+    return [f.name for f in attrs.fields(cls) if f.init]  # init=False fields are no config keys
 
 
 def _walk(exc: BaseException, path: str, cls: type | None) -> Iterator[tuple[str, str]]:
@@ -321,6 +330,37 @@ def _compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
+def _syntax_error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
+    """The 1-based line a person would fix for a YAML syntax error.
+
+    The parser's ``problem_mark`` is where it noticed the problem, often the line after the
+    mistake: a key without its ``:`` or a quote never closed is noticed at the next line or at
+    the end of the file, and a missing ``,`` or closing bracket of a multi-line ``[...]``/``{...}``
+    at the next item. The ``context_mark`` is where the construct being read began.
+    """
+    problem, context = exc.problem_mark, exc.context_mark
+    if problem is None:
+        return context.line + 1 if context is not None else None
+    if context is None:
+        return problem.line + 1
+    what, why = exc.context or "", exc.problem or ""
+    # a key with no ':' (libyaml: "while scanning a simple key"), a quote that never closes
+    if "simple key" in what or ("quoted scalar" in what and "end of stream" in why):
+        return context.line + 1
+    # a flow collection whose ',' or closing bracket is missing, noticed at the first token of a
+    # later line (or at the end of the file): it belongs at the end of the last line with content
+    if "flow" in what:
+        lines = text.splitlines()
+        before = lines[problem.line][: problem.column] if problem.line < len(lines) else ""
+        if not before.strip(" \t-"):
+            line = min(problem.line, len(lines)) - 1
+            floor = min(context.line, line)
+            while line > floor and not lines[line].split("#", 1)[0].strip():
+                line -= 1
+            return max(line, 0) + 1
+    return problem.line + 1
+
+
 def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
     """Parse and structure a config; raise :class:`ConfigError` with one line on any problem."""
     try:
@@ -328,8 +368,8 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
     except _DuplicateKey as exc:
         raise ConfigError(f"{source}:{exc.line}: duplicate key {exc.key!r}") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
+        found = _syntax_error_line(exc, text)
+        line = f":{found}" if found is not None else ""
         raise ConfigError(f"{source}{line}: YAML syntax error: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: YAML error: {exc}") from None
@@ -379,8 +419,35 @@ def _name_studies(cfg: ExperimentConfig) -> None:
             k += 1
             name = f"{base} #{k}"
         st.name = name
+        st._generated_name = True
         last[base] = k
         taken.add(name)
+
+
+def fill_hypotheses(cfg: ExperimentConfig, domains: Mapping[str, Any]) -> None:
+    """Give each study that names no hypothesis its domain's only one, when it has exactly one
+    (``domains``: the installed domains by name), and label the studies again.
+
+    A domain with several hypotheses is left to the preflight check, which asks for one; the csv
+    domain (none) keeps ``NO_HYPOTHESIS``. Labels were made when the file was parsed, before the
+    domains were known: ``hello_linear/-`` must become ``hello_linear/toy``, and two studies that
+    now share a label must get labels of their own.
+    """
+    filled = False
+    for st in cfg.studies:
+        domain = domains.get(st.domain) if st.hypothesis == NO_HYPOTHESIS else None
+        if domain is None:
+            continue  # named one, or an unknown domain (the preflight check reports it)
+        hyps = tuple(domain.hypotheses())
+        if len(hyps) == 1:
+            st.hypothesis = hyps[0]
+            filled = True
+    if not filled:
+        return
+    for st in cfg.studies:
+        if st._generated_name:
+            st.name, st._generated_name = None, False
+    _name_studies(cfg)
 
 
 def _check_values(cfg: ExperimentConfig, source: str, lines: Mapping[str, int]) -> None:

@@ -249,7 +249,28 @@ def get_estimator(name: str = "auto") -> Any:
         raise PluginError(
             f"unknown estimator {name!r}; available: {valid}; installed plugins left out: {left_out}"
         )
+    # `dmca plugins` lists `causal_full` (a plugin); the estimator it registers is `full`
+    given = provided_names(_plugin_named(name)).get("estimators")
+    if given:
+        its = "estimator is" if len(given) == 1 else "estimators are"
+        raise PluginError(
+            f"unknown estimator {name!r}; installed: {', '.join(sorted(registry))}; "
+            f"{name!r} is a plugin, its {its} {', '.join(map(repr, given))}"
+        )
     return _pick("estimator", registry, name)
+
+
+def _plugin_named(name: str) -> object | None:
+    """The plugin registered as ``name`` (its entry point's name), or from the distribution of
+    that name (``dmca-causal-full``, ``dmca_causal_full``)."""
+    plugin = pm.get_plugin(name)
+    if plugin is not None:
+        return plugin
+    key = name.lower().replace("-", "_")
+    for plugin_name, (dist, _) in _plugin_dists.items():
+        if dist.lower().replace("-", "_") == key and not plugin_name.startswith("dmca_core."):
+            return pm.get_plugin(plugin_name)
+    return None
 
 
 def hook_names() -> list[str]:
@@ -285,6 +306,29 @@ def get_material_model(material: str) -> Any:
     return _pick("material model", material_models(), material)
 
 
+def provided_names(plugin: object | None) -> dict[str, list[str]]:
+    """The names ``plugin`` registers, by kind (the hook's name without ``register_``):
+    ``{"estimators": ["full"]}``, ``{"commands": ["keygen"], "encryptors": ["aes-gcm"]}``."""
+    out: dict[str, list[str]] = {}
+    if plugin is None:
+        return out
+    for caller in pm.get_hookcallers(plugin) or []:
+        if not caller.name.startswith("register_"):
+            continue
+        found: list[Any] = []
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                impl.function(register=found.append)
+            except Exception:  # noqa: BLE001 - a listing; the hook's own callers report its errors
+                continue
+        names = sorted({str(getattr(obj, "name", "?")) for obj in found})
+        if names:
+            out[caller.name.removeprefix("register_")] = names
+    return dict(sorted(out.items()))
+
+
 @attrs.define
 class PluginInfo:
     name: str
@@ -292,6 +336,7 @@ class PluginInfo:
     version: str
     hooks: list[str]
     builtin: bool
+    provides: dict[str, list[str]] = attrs.field(factory=dict)  # kind -> names, see provided_names
 
 
 def plugin_infos() -> list[PluginInfo]:
@@ -303,5 +348,7 @@ def plugin_infos() -> list[PluginInfo]:
             continue
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         dist, version = _plugin_dists.get(name, ("?", "?"))
-        infos.append(PluginInfo(name, dist, version, hooks, name.startswith("dmca_core.")))
+        infos.append(
+            PluginInfo(name, dist, version, hooks, name.startswith("dmca_core."), provided_names(plugin))
+        )
     return sorted(infos, key=lambda i: (not i.builtin, i.name))

@@ -192,9 +192,9 @@ def test_keygen_prints_a_working_key(capsys, enc, tmp_path: Path) -> None:
     assert len(scan(tmp_path / "t.jsonl", enc, env).records) == 3
 
     assert KEYGEN.run(parser.parse_args(["--kid", "2024q3"])) == 0
-    entry = capsys.readouterr().out.splitlines()[0]
-    assert entry.startswith("2024q3:")
-    env = {"SIDRCE_AES_KEYS": entry}
+    var, entry = capsys.readouterr().out.splitlines()[0].split("=", 1)
+    assert var == "SIDRCE_AES_KEYS" and entry.startswith("2024q3:")
+    env = {var: entry}
     emit(tmp_path / "u.jsonl", env)
     assert json.loads((tmp_path / "u.jsonl").read_bytes().splitlines()[0])["kid"] == "2024q3"
 

@@ -300,3 +300,64 @@ def test_bad_data_found_inside_the_estimate_step_still_exits_2(fallback, tmp_pat
         main(["estimate", "--data", str(small), "--treatment", "T", "--outcome", "Y", "--graph", "T->Y"]) == 2
     )
     assert _one_line(capsys) == "dmca: error: the data have 12 rows; a study over 2 columns needs 20"
+
+
+# --- defaults and names a newcomer meets ------------------------------------------------------------
+
+
+def test_simulate_without_hypothesis_uses_the_domains_first(hello, tmp_path: Path, capsys) -> None:
+    from dmca_core.domains.cosmology import Cosmology
+    from dmca_core.domains.direct_lab import DirectLab
+
+    # the built-in domains list WIMP first: their default stays what it always was
+    assert DirectLab().hypotheses()[0] == Cosmology().hypotheses()[0] == "WIMP"
+    for domain, first in (("hello_linear", "toy"), ("direct_lab", "WIMP"), ("cosmology", "WIMP")):
+        base = ["simulate", domain, "--rows", "40", "--seed", "4", "--out"]
+        assert main([*base, str(tmp_path / "default.csv")]) == 0, capsys.readouterr().err
+        assert main([*base, str(tmp_path / "named.csv"), "--hypothesis", first]) == 0
+        assert (tmp_path / "default.csv").read_bytes() == (tmp_path / "named.csv").read_bytes(), domain
+    capsys.readouterr()
+    assert main(["simulate", "hello_linear", "--hypothesis", "WIMP"]) == 2
+    assert (
+        _one_line(capsys)
+        == "dmca: error: --hypothesis: unknown hypothesis 'WIMP' for hello_linear; valid: toy"
+    )
+
+
+def test_help_names_what_the_options_accept(capsys) -> None:
+    for command in (["run"], ["estimate"], ["discover"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        # the names --estimator accepts, with the plugins they come from (not the plugins' names)
+        assert (
+            "auto (the best installed), full (plugin causal_full), fallback (plugin causal_fallback)" in text
+        )
+        assert "estimator plugin name" not in text
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "local (built in) or dask (plugin dask_executor)" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    assert "(default: the domain's first, e.g. WIMP for direct_lab)" in " ".join(
+        capsys.readouterr().out.split()
+    )
+
+
+def test_an_ambiguous_estimate_prints_the_effects_it_could_be(fallback, tmp_path: Path, capsys) -> None:
+    # two columns, T -> Y: PC finds T -- Y, a graph that cannot say which way the effect goes
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=300)
+    path = tmp_path / "two.csv"
+    np.savetxt(
+        path, np.column_stack([t, 2 * t + rng.normal(size=300)]), delimiter=",", header="T,Y", comments=""
+    )
+    argv = ["estimate", "--data", str(path), "--treatment", "T", "--outcome", "Y", "--discover"]
+    assert main([*argv, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ambiguous"] and len(result["effect_set"]) == 2
+    others = list(result["effect_set"])
+    others.remove(result["causal_effect"])
+    assert main(argv) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(f"  (ambiguous: the discovered graph also allows {others[0]:.6g})"), first

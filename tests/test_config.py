@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -28,7 +30,7 @@ GOOD_STUDY = "  - {domain: direct_lab, hypothesis: WIMP, treatment: a, outcome: 
         ("seed: 1.5\nstudies:\n" + GOOD_STUDY, "x.yaml:1: seed: expected int, got float 1.5"),
         ("telemetry: {encryption: aes}\nstudies:\n" + GOOD_STUDY,
          "x.yaml:1: telemetry.encryption: expected one of none, line, batch, got 'aes'"),
-        ("studies: [\n", "x.yaml:2: YAML syntax error"),
+        ("studies: [\n", "x.yaml:1: YAML syntax error"),
         ("studies: []\n", "x.yaml:1: studies: at least one study is required"),
         ("studies:\n  - {domain: d, treatment: a, outcome: b, intervention: {t0: 1, t1: 1}}\n",
          "x.yaml:2: studies[0].intervention: t0 and t1 must differ"),
@@ -249,3 +251,139 @@ def test_a_later_error_about_a_config_key_gets_the_keys_line(tmp_path: Path) -> 
         assert str(located(UsageError(message), str(cfg))) == message
     # a config that did not come from a readable file: the name it was given, no line
     assert str(located(UsageError("seed: bad"), "<notebook>")) == "<notebook>: seed: bad"
+
+
+# --- a study that names no hypothesis -------------------------------------------------------------
+
+
+HELLO_CONFIG = """\
+experiment: nohyp
+seed: 2
+estimator: fallback
+executor: {{workers: 1}}
+telemetry: {{path: {telemetry}}}
+studies:
+{studies}"""
+
+
+def _run_config(tmp_path: Path, studies: str) -> tuple[Path, int]:
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(HELLO_CONFIG.format(telemetry=tmp_path / "tel.jsonl", studies=studies))
+    return cfg, main(["run", str(cfg), "--quiet", "--out", str(tmp_path / "out")])
+
+
+def test_a_domain_with_one_hypothesis_needs_none_named(hello, tmp_path: Path) -> None:
+    _, code = _run_config(tmp_path, "  - {domain: hello_linear, treatment: X, outcome: Y, rows: 300}\n")
+    assert code == 0
+    (row,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert (row["study"], row["hypothesis"], row["status"]) == ("hello_linear/toy", "toy", "ok")
+    assert "| hello_linear/toy |" in (tmp_path / "out" / "summary.md").read_text()
+    assert json.loads((tmp_path / "tel.jsonl").read_text())["hypothesis"] == "toy"
+
+
+def test_a_filled_in_hypothesis_gets_labels_of_its_own(hello, tmp_path: Path) -> None:
+    # labels are made at parse time: the study without a hypothesis was `hello_linear/-`, apart
+    # from the named one; once filled in, both are hello_linear/toy X→Y and must not be merged
+    studies = (
+        "  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, rows: 300}\n"
+        "  - {domain: hello_linear, treatment: X, outcome: Y, rows: 300}\n"
+        "  - {domain: hello_linear, treatment: X, outcome: Y, rows: 300, name: mine}\n"
+    )
+    _, code = _run_config(tmp_path, studies)
+    assert code == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert [r["study"] for r in rows] == ["hello_linear/toy X→Y #1", "hello_linear/toy X→Y #2", "mine"]
+    assert {r["hypothesis"] for r in rows} == {"toy"}
+
+
+def test_fill_hypotheses_relabels_only_generated_names() -> None:
+    import types
+
+    from dmca_core.config import fill_hypotheses
+
+    one = types.SimpleNamespace(hypotheses=lambda: ("toy",))
+    three = types.SimpleNamespace(hypotheses=lambda: ("WIMP", "DarkPhoton", "Axion"))
+    text = (
+        "studies:\n"
+        "  - {domain: one, treatment: a, outcome: b}\n"
+        "  - {domain: one, treatment: a, outcome: b}\n"
+        "  - {domain: one, treatment: a, outcome: c, name: 'one/- a→c'}\n"
+        "  - {domain: three, treatment: a, outcome: b}\n"
+        "  - {domain: csv, treatment: a, outcome: b}\n"
+    )
+    cfg = parse_config(text, "x.yaml")
+    assert [s.label for s in cfg.studies][:2] == ["one/- a→b #1", "one/- a→b #2"]
+    fill_hypotheses(cfg, {"one": one, "three": three, "csv": types.SimpleNamespace(hypotheses=tuple)})
+    assert [s.hypothesis for s in cfg.studies] == ["toy", "toy", "toy", "-", "-"]
+    # an explicit name stays as written, even one that looks generated
+    assert [s.label for s in cfg.studies] == [
+        "one/toy a→b #1",
+        "one/toy a→b #2",
+        "one/- a→c",
+        "three/-",
+        "csv/-",
+    ]
+
+
+def test_a_domain_with_several_hypotheses_asks_for_one(fallback, tmp_path: Path, capsys) -> None:
+    studies = (
+        "  - {domain: cosmology, hypothesis: WIMP, treatment: feedback, outcome: log10_rho_inner}\n"
+        "  - {domain: cosmology, treatment: feedback, outcome: log10_rho_inner}\n"
+    )
+    cfg, code = _run_config(tmp_path, studies)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"dmca: error: {cfg}:8: studies[1].hypothesis: required for domain 'cosmology'; "
+        "valid: WIMP, DarkPhoton, Axion\n"
+    )
+    assert not (tmp_path / "tel.jsonl").exists()
+
+
+def test_the_csv_domain_still_needs_no_hypothesis(fallback, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=100)
+    data = tmp_path / "d.csv"
+    np.savetxt(
+        data, np.column_stack([t, 3 * t + rng.normal(size=100)]), delimiter=",", header="T,Y", comments=""
+    )
+    _, code = _run_config(
+        tmp_path, f"  - {{domain: csv, params: {{path: {data}}}, treatment: T, outcome: Y, graph: T->Y}}\n"
+    )
+    assert code == 0
+    (row,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert (row["study"], row["hypothesis"], row["status"]) == ("csv/-", "-", "ok")
+    assert abs(row["causal_effect"] - 3) < 0.5
+
+
+# --- the line of a YAML syntax error: the one to fix, not where the parser noticed -----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        # a key without its ':' is noticed on the next line (or past a comment and a blank line)
+        ("experiment: x\nseed 1\nstudies: []\n", 2),
+        ("experiment: x\nseed 1\n# a comment\n\nstudies: []\n", 2),
+        ("experiment: x\ntelemetry:\n  path: a\n  sink jsonl\n  gzip: false\n", 4),
+        # a quote never closed is noticed at the end of the file
+        ('experiment: "x\nseed: 1\nstudies: []\n', 1),
+        ("experiment: x\nstudies:\n  - domain: 'a\n    treatment: b\n", 3),
+        # a flow collection missing its closing bracket or a comma: at the end of the last line
+        # of content before the next item
+        ("studies: [\n", 1),
+        ("experiment: x\nstudies: [\n  {domain: a}\nseed: 3\n", 3),
+        ("experiment: x\nstudies:\n  - {domain: a, treatment: b\n  - {domain: c}\nseed: 1\n", 3),
+        ("studies: [\n  {domain: a}\n\n  # b next\n  {domain: b}\n]\n", 2),
+        ("studies: [{domain: a} {domain: b}]\n", 1),
+        # bad indentation and tabs are reported on their own line
+        ("experiment: x\nstudies:\n  - domain: a\n    treatment: b\n   outcome: c\nseed: 1\n", 5),
+        ("experiment: x\nstudies:\n  - domain: a\n    treatment: b\n\n   outcome: c\n", 6),
+        ("experiment: x\ntelemetry:\n  path: a\n    sink: b\nseed: 1\n", 4),
+        ("experiment: x\nstudies:\n  - domain: a\n\ttreatment: b\n", 4),
+        ("experiment: x\nstudies:\n  - domain: a\n  treatment: b\n", 4),
+    ],
+)
+def test_a_yaml_syntax_error_names_the_line_to_fix(text: str, line: int) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert str(info.value).startswith(f"x.yaml:{line}: YAML syntax error: "), str(info.value)

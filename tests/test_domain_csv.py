@@ -120,3 +120,38 @@ def test_a_folder_is_not_called_missing(tmp_path) -> None:
     assert str(info.value) == f"{tmp_path}: is a folder; give the data file"
     with pytest.raises(DataError, match=r"no such file"):
         _load(tmp_path / "nope.csv")
+
+
+def test_a_relative_path_says_where_it_was_looked_for(tmp_path, monkeypatch) -> None:
+    # relative paths are read from the working directory: the error shows which one that was
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(DataError) as info:
+        _load("lab.csv")
+    assert str(info.value) == f"lab.csv ({tmp_path / 'elsewhere' / 'lab.csv'}): no such file"
+    (tmp_path / "elsewhere" / "sub").mkdir()
+    with pytest.raises(DataError) as info:
+        _load("sub")
+    assert str(info.value) == f"sub ({tmp_path / 'elsewhere' / 'sub'}): is a folder; give the data file"
+    # an absolute path is shown as it is
+    with pytest.raises(DataError) as info:
+        _load(tmp_path / "lab.csv")
+    assert str(info.value) == f"{tmp_path / 'lab.csv'}: no such file"
+
+
+def test_a_config_with_a_relative_path_run_from_elsewhere(fallback, tmp_path, monkeypatch, capsys) -> None:
+    from dmca_core.cli import main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "lab.csv").write_text("a,b\n" + "".join(f"{i},{2 * i + i % 3}\n" for i in range(30)))
+    cfg = work / "csv.yaml"
+    cfg.write_text(
+        f"estimator: fallback\ntelemetry: {{path: {tmp_path / 'tel.jsonl'}}}\nstudies:\n"
+        "  - {domain: csv, params: {path: lab.csv}, treatment: a, outcome: b, graph: a->b}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # `cd /tmp && dmca run work/csv.yaml`: lab.csv is not in /tmp
+    assert main(["run", "work/csv.yaml", "--quiet", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"dmca: error: lab.csv ({tmp_path / 'lab.csv'}): no such file\n"
+    monkeypatch.chdir(work)  # the documented rule: relative to the working directory
+    assert main(["run", "csv.yaml", "--quiet", "--out", str(tmp_path / "out")]) == 0

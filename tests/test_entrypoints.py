@@ -47,7 +47,13 @@ def test_example_plugin_is_discovered_and_a_broken_one_is_reported(site: Path) -
     listing = json.loads(proc.stdout)
     hello = [p for p in listing["plugins"] if p["name"] == "hello"]
     assert hello == [
-        {"name": "hello", "distribution": "dmca-hello", "version": "0.1.0", "hooks": ["register_domains"]}
+        {
+            "name": "hello",
+            "distribution": "dmca-hello",
+            "version": "0.1.0",
+            "hooks": ["register_domains"],
+            "provides": {"domains": ["hello_linear"]},
+        }
     ]
     (err,) = [e for e in listing["errors"] if e["name"] == "broken"]
     assert err["distribution"] == "dmca-broken" and "libquux" in err["error"]

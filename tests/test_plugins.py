@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import types
 
 import pytest
@@ -138,3 +139,92 @@ def test_no_estimator_because_the_lists_left_it_out_says_so(fake_entry_points) -
 def test_no_estimator_and_nothing_left_out_says_to_install_one(fake_entry_points) -> None:
     with pytest.raises(PluginError, match=r"^no estimator installed: pip install plugins/causal_fallback$"):
         plugins.get_estimator("auto")
+
+
+# --- the names users type ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def named_fallback():
+    """The fallback plugin registered as its entry point names it (``causal_fallback``), as
+    ``dmca`` loads it outside the tests."""
+    import importlib
+
+    mod = importlib.import_module("dmca_causal_fallback.plugin")
+    plugins.setup()
+    if plugins.pm.is_registered(mod):
+        pytest.skip("the fallback plugin is registered already, under another name")
+    plugins.pm.register(mod, name="causal_fallback")
+    try:
+        yield mod
+    finally:
+        plugins.pm.unregister(mod)
+
+
+def test_a_plugins_name_given_as_estimator_points_at_its_estimator(named_fallback) -> None:
+    with pytest.raises(PluginError) as info:
+        plugins.get_estimator("causal_fallback")
+    assert str(info.value).endswith("; 'causal_fallback' is a plugin, its estimator is 'fallback'")
+    assert str(info.value).startswith("unknown estimator 'causal_fallback'; installed: ")
+    assert "fallback" in str(info.value).split("installed: ")[1].split(";")[0].split(", ")
+    assert plugins.get_estimator("fallback").name == "fallback"
+    # a plugin that provides no estimator gets no such hint
+    with pytest.raises(PluginError) as info:
+        plugins.get_estimator("dmca_core.default_plugins.jsonl_sink")
+    assert "is a plugin" not in str(info.value)
+
+
+def test_plugin_infos_list_the_names_each_plugin_registers(named_fallback) -> None:
+    infos = {i.name: i for i in plugins.plugin_infos()}
+    assert infos["causal_fallback"].provides == {"estimators": ["fallback"]}
+    assert infos["dmca_core.default_plugins.simulated_domains"].provides == {
+        "domains": ["cosmology", "direct_lab"]
+    }
+    assert infos["dmca_core.default_plugins.local_executor"].provides == {"executors": ["local"]}
+    assert infos["dmca_core.default_plugins.jsonl_sink"].provides == {"telemetry_sinks": ["jsonl"]}
+
+
+def test_dmca_plugins_prints_the_names(named_fallback, capsys) -> None:
+    import json
+
+    from dmca_core.cli import main
+
+    assert main(["plugins", "--all"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index(next(line for line in out if line.startswith("causal_fallback  (")))
+    assert out[at + 1 : at + 3] == ["    hooks: register_estimators", "    provides: estimator fallback"]
+    at = out.index(
+        next(line for line in out if line.startswith("dmca_core.default_plugins.simulated_domains"))
+    )
+    assert out[at + 2] == "    provides: domains cosmology, direct_lab"
+    assert main(["plugins", "--all", "--json"]) == 0
+    listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    assert listed["causal_fallback"]["provides"] == {"estimators": ["fallback"]}
+    assert listed["causal_fallback"]["hooks"] == ["register_estimators"]  # the fields it had stay
+
+
+@pytest.mark.aes
+def test_both_keygen_lines_work_with_export(use_plugin, tmp_path, capsys) -> None:
+    import subprocess
+
+    import dmca_aes_gcm.plugin
+    from dmca_aes_gcm.keys import load_keyring
+    from dmca_core.cli import main
+
+    use_plugin(dmca_aes_gcm.plugin)
+    for argv, var, kid in (([], "SIDRCE_AES_KEY", None), (["--kid", "2024q3"], "SIDRCE_AES_KEYS", "2024q3")):
+        assert main(["keygen", *argv]) == 0
+        out = tmp_path / "keygen.txt"
+        out.write_text(capsys.readouterr().out)
+        # the README's idiom in a real shell: the first line is an assignment `export` accepts
+        shell = subprocess.run(
+            ["sh", "-c", f'export $(head -1 "{out}") && printenv {var}'],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ["PATH"]},
+            check=False,
+        )
+        assert shell.returncode == 0, shell.stderr
+        keyring = load_keyring({var: shell.stdout.strip()})
+        assert keyring.primary is not None
+        assert kid is None or keyring.primary.kid == kid

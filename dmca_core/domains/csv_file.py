@@ -3,6 +3,7 @@
 Every column must be numeric, complete and non-constant, and there must be more rows than
 columns. Problems are one-line :class:`~dmca_core.errors.DataError` messages naming the file, the
 column and the row (the 1-based line number in the file, header = line 1). No truth is known.
+A relative ``path`` is read from the working directory (not the config file's folder).
 """
 
 from __future__ import annotations
@@ -116,9 +117,9 @@ def read_table(path: str | Path) -> Table:
     except OSError:
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise DataError(f"{p}: is a folder; give the data file")
+        raise DataError(f"{_where(p)}: is a folder; give the data file")
     if st is None or not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{p}: no such file")
+        raise DataError(f"{_where(p)}: no such file")
     key, stamp = str(p.resolve()), (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     hit = _last.get(key)
     if hit is not None and hit[0] == stamp:
@@ -127,6 +128,12 @@ def read_table(path: str | Path) -> Table:
     _last.clear()  # one file kept: memory stays that of the data in use
     _last[key] = (stamp, table)
     return Table(table.names, table.values.copy())
+
+
+def _where(p: Path) -> str:
+    """``p``, and for a relative path where it was looked for: relative paths (in a config too)
+    are read from the working directory, which may not be the one the user has in mind."""
+    return str(p) if p.is_absolute() else f"{p} ({p.absolute()})"
 
 
 def _read_checked(p: Path) -> Table:

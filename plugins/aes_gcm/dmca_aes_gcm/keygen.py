@@ -15,7 +15,7 @@ from .keys import ENV_KEY, ENV_KEYS, KEY_BYTES, KID_RE, fingerprint
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kid",
-        help=f"print a {ENV_KEYS} entry 'KID:key' with this key id instead of a {ENV_KEY} line",
+        help=f"print a {ENV_KEYS}=KID:key line with this key id instead of a {ENV_KEY} line",
     )
 
 
@@ -30,8 +30,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{ENV_KEY}={text}")
         print(f"# key id {fingerprint(material)}; to rotate, list it first: {ENV_KEYS}=<new>,<old>,...")
     else:
-        print(f"{kid}:{text}")
-        print(f"# {ENV_KEYS} entry with key id {kid}; the first entry encrypts, all decrypt")
+        # a whole assignment, as without --kid: `export $(dmca keygen --kid K | head -1)` works
+        print(f"{ENV_KEYS}={kid}:{text}")
+        print(f"# key id {kid}; to rotate, append the old entries: {ENV_KEYS}={kid}:<new>,<old>,...")
     return 0
 
 
