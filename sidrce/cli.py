@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from dmca_core.errors import DmcaError, UsageError
+from sidrce import __version__
 from sidrce import fti as F
 from sidrce.gate import first_line, printable
 
@@ -71,6 +73,7 @@ def _closed(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="sidrce", description=__doc__)
+    ap.add_argument("--version", action="version", version=f"sidrce {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("collect", help="summarise telemetry: medians, FTI, λ")
     _common(p)
@@ -124,8 +127,11 @@ def _human(report: dict[str, Any]) -> str:
         lines.append(f"{d:<16} {h:<16} {g['count']:>8} {f(g['fti']):>8} {g['grade']}")
     studies = [g for g in report["groups"] if g["north_star"]["records"]]
     if studies:
+        # the effect and its CI are the latest study's; the scores are medians over the studies
+        # (the dashboard's Studies table says the same)
         lines.append(
-            f"{'domain':<16} {'hypothesis':<16} {'effect':>10} {'ci':>23} {'reliab.':>8} {'SR9':>7} {'DI2':>7}"
+            f"{'domain':<16} {'hypothesis':<16} {'latest effect':>13} {'95% CI (latest)':>23} "
+            f"{'median reliability':>18} {'median SR9':>10} {'median DI2':>10}"
         )
     for g in studies:
         ns = g["north_star"]
@@ -133,13 +139,39 @@ def _human(report: dict[str, Any]) -> str:
         ci = f"[{f(last.get('ci_low'), '.4g')}, {f(last.get('ci_high'), '.4g')}]"
         d, h = printable(g["domain"]), printable(g["hypothesis"])
         lines.append(
-            f"{d:<16} {h:<16} {f(last.get('causal_effect'), '.4g'):>10} {ci:>23} "
-            f"{f(ns['median_reliability_score'], '.3f'):>8} {f(ns['median_SR9'], '.3f'):>7} "
-            f"{f(ns['median_DI2'], '.3f'):>7}"
+            f"{d:<16} {h:<16} {f(last.get('causal_effect'), '.4g'):>13} {ci:>23} "
+            f"{f(ns['median_reliability_score'], '.3f'):>18} {f(ns['median_SR9'], '.3f'):>10} "
+            f"{f(ns['median_DI2'], '.3f'):>10}"
         )
     for s in report["open_stream_examples"]:
         lines.append(_open_line(s))
     return "\n".join(lines)
+
+
+def _why_no_records(report: dict[str, Any]) -> list[str]:
+    """stderr lines for ``collect`` when every line read was rejected: the first rejection (as
+    ``validate`` prints it) and, when the reasons point to one, what probably went wrong. Reasons
+    and details name lines, fields and key ids, never a key."""
+    out = []
+    examples = report["rejected_examples"]
+    if examples:
+        e = examples[0]
+        detail = f" ({printable(e['detail'])})" if e["detail"] else ""
+        out.append(f"sidrce: first rejected line: {printable(e['file'])}:{e['line']}: {e['reason']}{detail}")
+    rejected = report["rejected"]
+    total = sum(rejected.values())
+    if rejected.get("not_json", 0) + rejected.get("schema", 0) > total / 2:
+        what = f"is {printable(examples[0]['file'])} a" if examples else "is this a"
+        out.append(
+            f"sidrce: hint: no line was a telemetry record: {what} DMCA telemetry file "
+            "(like ops_telemetry.jsonl)?"
+        )
+    elif rejected.get("unknown_kid", 0) > total / 2:
+        out.append(
+            "sidrce: hint: the telemetry was sealed with a key that is not configured: set SIDRCE_AES_KEY "
+            "(or SIDRCE_AES_KEYS) to the key the emitter used"
+        )
+    return out
 
 
 def _open_line(s: dict[str, Any]) -> str:
@@ -182,7 +214,11 @@ def _run(args: argparse.Namespace) -> int:
             else _human(report)
         )
         # lines were read and none was a record (a CSV, a wrong key): not a summary of anything
-        return 1 if report["count"] == 0 and report["rejected"] else 0
+        if report["count"] == 0 and report["rejected"]:
+            for line in _why_no_records(report):
+                print(line, file=sys.stderr)
+            return 1
+        return 0
     if args.max_fti is None and args.fail_on is None:
         raise UsageError("gate: give --max-fti and/or --fail-on")
     from sidrce.gate import verdict
@@ -194,13 +230,22 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    code = 0
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, where it is handled, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`sidrce validate ... | head`): its choice, not an error (as `dmca`
+        # does). stdout goes to devnull so the interpreter's final flush does not raise again.
+        with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return code
     except DmcaError as exc:
         print(f"sidrce: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:  # `sidrce collect ... | head`
-        return 0
     except Exception as exc:  # noqa: BLE001 - a crash must not look like the gate's FAIL (exit 1)
         if os.environ.get("SIDRCE_TRACEBACK"):
             raise

@@ -50,7 +50,7 @@ import numpy as np
 from dmca_core.errors import ConfigError, TelemetryRejected, UsageError
 from dmca_core.telemetry.record import REQUIRED, TS_PATTERN, is_valid_fast, not_unicode
 from sidrce import fti as F
-from sidrce.source import Stream, read_all
+from sidrce.source import ReadError, Stream, cannot_read, read_all
 from sidrce.validate import (
     FAST,
     NUMBER_FIELDS,
@@ -222,7 +222,10 @@ class Aggregator:
             if split is None:
                 read_all(path, self.file(str(path)))
             else:
-                self._read_split(path, split)
+                try:
+                    self._read_split(path, split)
+                except ReadError as exc:  # the file's read failed (not a sink's write)
+                    raise cannot_read(path, exc) from None
         return self
 
     # --- one file on two cores ------------------------------------------------------------------
@@ -271,9 +274,9 @@ class Aggregator:
         sink = self.file(label)
         try:
             stream = Stream(path, sink)
-        except OSError:
+        except OSError as exc:
             child.kill()
-            raise
+            raise cannot_read(path, exc) from None
         try:
             stream.pump(limit=split)
             try:

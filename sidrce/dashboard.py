@@ -1,4 +1,5 @@
-"""The built-in dashboard: ``GET /dashboard`` and its static files, served by the SIDRCE app.
+"""The built-in dashboard: ``GET /dashboard`` (``/`` redirects there) and its static files, served
+by the SIDRCE app.
 
 The page carries no data and no secret, so it is public; its script fetches ``/report`` (which the
 token guards) with ``Authorization: Bearer`` when the person gave a token. Everything it needs is
@@ -45,6 +46,12 @@ async def slash(request: Request) -> Response:
     return RedirectResponse("/dashboard", status_code=308)
 
 
+async def root(request: Request) -> Response:
+    # where `sidrce serve` says it serves: the page (public, like /dashboard); the redirect carries
+    # nothing from the request, so no token or query string is echoed back
+    return RedirectResponse("/dashboard", status_code=307)
+
+
 async def static(request: Request) -> Response:
     name = request.path_params["name"]
     media = STATIC.get(name)
@@ -56,6 +63,7 @@ async def static(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     """The routes to add to the SIDRCE app (``sidrce.server.create_app`` does)."""
     return [
+        Route("/", root),
         Route("/dashboard", page),
         Route("/dashboard/", slash),
         Route("/dashboard/static/{name}", static),

@@ -26,10 +26,12 @@ Environment: ``SIDRCE_TELEMETRY`` (file, default ``ops_telemetry.jsonl``), ``SID
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import json
 import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -46,11 +48,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dmca_core.errors import ConfigError, DmcaError
+from dmca_core.errors import ConfigError, DmcaError, UsageError
 from sidrce import dashboard
 from sidrce import fti as F
 from sidrce.collector import Aggregator, Snapshot, settings_from_env, summarize
-from sidrce.gate import first_line
+from sidrce.gate import first_line, printable
 from sidrce.metrics import health_registry, registry_for
 from sidrce.source import Follower
 
@@ -180,6 +182,8 @@ class Live:
         except DmcaError as exc:  # e.g. encrypted lines and no key: report it, stop reading
             self.fatal = str(exc)
             self.read_errors += 1
+            # reading stops here, so this is said once; the message names variables, never a key
+            print(f"sidrce: error: {printable(first_line(exc))}", file=sys.stderr)
             return False
         except OSError as exc:  # e.g. the file replaced by a directory: polled again, may recover
             self.error = f"{self.path}: {exc.strerror or exc}"
@@ -369,6 +373,50 @@ def create_app(
 app = create_app()
 
 
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on ``host`` (every address it resolves to, as uvicorn would bind) and
+    ``port`` (0: a free one, the same on each address); a UsageError naming ``host:port`` and the
+    reason when none can be had, before anything is printed or started."""
+    where = f"{_url_host(host)}:{port}"
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}") from None
+    addrs = list(dict.fromkeys((family, kind, proto, addr) for family, kind, proto, _, addr in infos))
+    socks: list[socket.socket] = []
+    error: OSError | None = None
+    for family, kind, proto, addr in addrs:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if os.name == "posix":  # restart at once after a stop (TIME_WAIT); not over a listener
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # "::" must not also claim the IPv4 port
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if socks and port == 0:
+                addr = (addr[0], socks[0].getsockname()[1], *addr[2:])
+            sock.bind(addr)
+            sock.listen(2048)  # uvicorn's backlog; connections wait here until it accepts
+        except OSError as exc:
+            sock.close()
+            # like asyncio: an address family the machine has not enabled (::1 of "localhost" in
+            # a container without IPv6) is skipped when another address works
+            if exc.errno != errno.EADDRNOTAVAIL or len(addrs) == 1:
+                for s in socks:
+                    s.close()
+                raise UsageError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+            error = exc
+            continue
+        socks.append(sock)
+    if not socks:
+        why = (error.strerror if error else None) or "no address to bind"
+        raise UsageError(f"cannot listen on {where}: {why}")
+    return socks
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def serve(args: Any) -> int:
     """``sidrce serve``: run the app under uvicorn."""
     import uvicorn
@@ -377,8 +425,13 @@ def serve(args: Any) -> int:
     settings_from_env(os.environ)
     timing_from_env(os.environ)
     path = telemetry_path(args.telemetry, os.environ)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"sidrce: serving http://{host}:{args.port}/ (telemetry {path})", file=sys.stderr)
+    # bound here, so that an address in use is one line and exit 2, and the line below is printed
+    # only once the port is ours (with the real port when --port 0)
+    socks = listen(args.host, args.port)
+    port = socks[0].getsockname()[1]
+    print(
+        f"sidrce: serving http://{_url_host(args.host)}:{port}/dashboard (telemetry {path})", file=sys.stderr
+    )
     if args.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SIDRCE_TOKEN"):
         print(
             f"sidrce: warning: serving on {args.host} without SIDRCE_TOKEN: anyone who can reach "
@@ -391,5 +444,9 @@ def serve(args: Any) -> int:
         lambda_asdpi=args.lambda_asdpi,
         allow_plaintext=args.allow_plaintext,
     )
-    uvicorn.run(application, host=args.host, port=args.port, log_level="warning")
+    try:
+        uvicorn.Server(uvicorn.Config(application, log_level="warning")).run(sockets=socks)
+    finally:
+        for sock in socks:
+            sock.close()
     return 0

@@ -20,6 +20,12 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 FINGERPRINT = 64  # bytes before the read offset compared on each poll (see Stream.same_bytes)
 
 
+class ReadError(OSError):
+    """Reading the telemetry file failed. Only this (and failing to open it) is "cannot read
+    telemetry": an OSError raised by a sink, e.g. a closed stdout under ``sidrce validate | head``,
+    is not about the file and goes up as it is."""
+
+
 class LineSink(Protocol):
     def block(self, data: bytes | memoryview, line0: int) -> int | None:
         """``data``: complete lines, each ending in ``\\n``; the first one is line ``line0``.
@@ -180,7 +186,10 @@ class Stream:
         total = 0
         while limit is None or total < limit:
             size = CHUNK if limit is None else min(CHUNK, limit - total)
-            raw = os.pread(self.fd, size, self.offset) if self.seekable else os.read(self.fd, size)
+            try:
+                raw = os.pread(self.fd, size, self.offset) if self.seekable else os.read(self.fd, size)
+            except OSError as exc:
+                raise ReadError(exc.errno, exc.strerror) from exc
             if not raw:
                 break
             self.offset += len(raw)
@@ -257,21 +266,30 @@ class Stream:
             os.close(self.fd)
 
 
-def read_all(path: Path, sink: LineSink) -> None:
-    """Read a whole file once (the CLI)."""
+def cannot_read(path: Path, exc: OSError) -> Exception:
+    """The one-line error for a telemetry file that cannot be opened or read."""
     from dmca_core.errors import UsageError
 
+    return UsageError(f"{path}: cannot read telemetry: {exc.strerror or exc}")
+
+
+def read_all(path: Path, sink: LineSink) -> None:
+    """Read a whole file once (the CLI)."""
     try:
         stream = Stream(path, sink)
-        try:
-            stream.pump()
-        except OSError:
-            stream.close(final=False)  # a read that failed: no tail or finish from part of a file
-            raise
-        finally:
-            stream.close()
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read telemetry: {exc.strerror or exc}") from None
+        raise cannot_read(path, exc) from None
+    try:
+        stream.pump()
+    except OSError as exc:
+        # a read that failed, or a sink that did (a closed stdout): no tail or finish from part of
+        # a file
+        stream.close(final=False)
+        if isinstance(exc, ReadError):
+            raise cannot_read(path, exc) from None
+        raise
+    finally:
+        stream.close()
 
 
 class Follower:

@@ -223,7 +223,7 @@ def test_bad_settings_stop_serve_before_it_starts(
 ) -> None:
     import uvicorn
 
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("uvicorn started"))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: pytest.fail("uvicorn started"))
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     try:
@@ -238,17 +238,29 @@ def test_bad_settings_stop_serve_before_it_starts(
 def test_serve_prints_where_it_listens_and_never_the_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import socket
+
     import uvicorn
 
-    ran: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append(kw))
+    ran: list[tuple[str, int]] = []
+
+    def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        # uvicorn is handed the socket already listening, after the line was printed
+        assert (
+            capsys.readouterr().err
+            == f"sidrce: serving http://127.0.0.1:{port}/dashboard (telemetry {path})\n"
+        )
+        ran.extend(s.getsockname()[:2] for s in sockets)
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setenv("SIDRCE_TOKEN", "tok-s3cret-value")
     path = tmp_path / "ops.jsonl"
-    assert main(["serve", "--telemetry", str(path), "--port", "8765"]) == 0
-    assert ran == [{"host": "127.0.0.1", "port": 8765, "log_level": "warning"}]
-    err = capsys.readouterr().err
-    assert err == f"sidrce: serving http://127.0.0.1:8765/ (telemetry {path})\n"
-    assert "s3cret" not in err
+    port = free_port()
+    assert main(["serve", "--telemetry", str(path), "--port", str(port)]) == 0
+    assert ran == [("127.0.0.1", port)]
+    assert "s3cret" not in capsys.readouterr().err
 
 
 @pytest.fixture(autouse=True)
