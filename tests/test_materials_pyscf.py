@@ -4,6 +4,7 @@ checked against real-space integration, the dipole limit, the sum rule and publi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,208 @@ def test_silicon_minimal_summary(cached) -> None:
     out = silicon_minimal()
     assert {"e_tot", "band_gap_ev", "kpts", "q_scan", "basis", "xc", "converged"} <= set(out)
     assert out["kpts"] == 8
+
+
+# --- the command's user experience: no PySCF work (compute is replaced), seconds each -----------
+
+
+@pytest.fixture
+def fake_compute(use_plugin, tmp_path, monkeypatch):
+    """``dmca materials`` with an empty cache and ``model.compute`` replaced by the shipped table
+    relabelled as the requested preset; returns the names of the presets it was asked for."""
+    import attrs
+
+    from dmca_core.default_plugins.tabulated_materials import read_form_factor, shipped_path
+    from dmca_pyscf_materials import model, plugin
+
+    monkeypatch.setenv("DMCA_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[str] = []
+
+    def compute(preset, progress=None, **_k):
+        calls.append(preset.name)
+        if progress is not None:
+            progress("SCF: stand-in")
+        ff = read_form_factor(shipped_path())
+        meta = {
+            **ff.metadata,
+            "preset": preset.name,
+            "inputs": preset.inputs(),
+            "cache_key": model.cache_key(preset),
+        }
+        return attrs.evolve(ff, metadata=meta)
+
+    monkeypatch.setattr(model, "compute", compute)
+    use_plugin(plugin)
+    return calls
+
+
+def _one_error_line(err: str, prefix: str) -> None:
+    assert err.count("\n") == 1 and err.startswith(f"dmca: error: {prefix}"), err
+    assert "Traceback" not in err
+
+
+_NO_PROC = not Path("/proc/self").is_dir()
+
+
+@pytest.mark.parametrize("where", ["existing_file", "under_a_file", "proc"])
+def test_cli_bad_plot_dir_fails_before_any_compute(fake_compute, tmp_path, capsys, where) -> None:
+    from dmca_core.cli import main
+
+    if where == "proc" and _NO_PROC:
+        pytest.skip("needs Linux /proc")
+    (tmp_path / "lab.csv").write_text("x\n")
+    bad = {
+        "existing_file": tmp_path / "lab.csv",
+        "under_a_file": tmp_path / "lab.csv" / "figs",
+        "proc": Path("/proc/nope"),
+    }[where]
+    assert main(["materials", "silicon", "--minimal", "--plot", str(bad)]) == 2
+    _one_error_line(capsys.readouterr().err, f"--plot {bad}: cannot write there: ")
+    assert fake_compute == []  # refused before the (minutes-long) compute
+    assert not (tmp_path / "cache").exists()
+    assert (tmp_path / "lab.csv").read_text() == "x\n"
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc", "folder"])
+def test_cli_bad_table_path_fails_before_any_compute(fake_compute, tmp_path, capsys, where) -> None:
+    from dmca_core.cli import main
+
+    if where == "proc" and _NO_PROC:
+        pytest.skip("needs Linux /proc")
+    (tmp_path / "lab.csv").write_text("x\n")
+    (tmp_path / "t.npz").mkdir()
+    bad = {
+        "under_a_file": tmp_path / "lab.csv" / "t.npz",
+        "proc": Path("/proc/x/t.npz"),
+        "folder": tmp_path / "t.npz",
+    }[where]
+    assert main(["materials", "silicon", "--minimal", "--write-table", str(bad)]) == 2
+    _one_error_line(capsys.readouterr().err, f"--write-table {bad}: ")
+    assert fake_compute == []
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cli_write_failure_after_compute_is_one_line_and_keeps_the_result(
+    fake_compute, tmp_path, capsys
+) -> None:
+    """The folder passes the early check but a plot file cannot be written (a folder holds its
+    name): one line, and the fresh result is in the cache although --no-cache was given."""
+    from dmca_core.cli import main
+    from dmca_pyscf_materials.model import cache_path
+    from dmca_pyscf_materials.presets import get_preset
+
+    figs = tmp_path / "figs"
+    (figs / "reach.png").mkdir(parents=True)
+    assert main(["materials", "silicon", "--minimal", "--no-cache", "--plot", str(figs)]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err, f"--plot {figs}: cannot write there: ")
+    cached = cache_path(get_preset("minimal"))
+    assert str(cached) in err and cached.exists()
+    assert fake_compute == ["minimal"]
+    # the rerun is served from that cache entry
+    assert main(["materials", "silicon", "--minimal", "--json", "--plot", str(tmp_path / "ok")]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == "cache"
+    assert fake_compute == ["minimal"]
+
+
+def test_cli_table_write_failure_after_compute_is_one_line(
+    fake_compute, tmp_path, capsys, monkeypatch
+) -> None:
+    import errno
+
+    from dmca_core.cli import main
+    from dmca_core.default_plugins import tabulated_materials
+
+    def full_disk(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tabulated_materials, "write_form_factor", full_disk)
+    table = tmp_path / "t.npz"
+    assert main(["materials", "silicon", "--minimal", "--write-table", str(table)]) == 2
+    _one_error_line(capsys.readouterr().err, f"--write-table {table}: cannot write there: no space left")
+    assert fake_compute == ["minimal"] and not table.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "tty", "shown"),
+    [
+        (["--json"], True, True),  # --json is about stdout; progress stays on a terminal's stderr
+        ([], True, True),
+        (["--json", "--quiet"], True, False),
+        (["-q"], True, False),
+        (["--json"], False, False),  # piped stderr: quiet, as with `dmca run`
+        ([], False, False),
+    ],
+)
+def test_cli_progress_on_a_terminal_unless_quiet(
+    fake_compute, capsys, monkeypatch, flags, tty, shown
+) -> None:
+    import sys
+
+    from dmca_core.cli import main
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    assert main(["materials", "silicon", "--minimal", *flags]) == 0
+    captured = capsys.readouterr()
+    assert ("SCF: stand-in" in captured.err) is shown
+    assert "SCF: stand-in" not in captured.out
+    if "--json" in flags:
+        assert json.loads(captured.out)["source"] == "computed"
+
+
+def test_cli_converged_is_served_from_the_shipped_table_as_its_help_says(fake_compute, capsys) -> None:
+    import re
+
+    from dmca_core.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["materials", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    converged = re.search(r"--converged (.*?) --json", text).group(1)
+    assert "shipped table" in converged and "seconds" in converged and "--no-cache" in converged
+    assert main(["materials", "silicon", "--converged", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == "shipped"
+    assert fake_compute == []
+    assert main(["materials", "silicon", "--converged", "--json", "--no-cache", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == "computed"
+    assert fake_compute == ["converged"]
+
+
+def test_minimal_preset_is_named_as_unconverged_on_every_plot_and_summary(
+    fake_compute, tmp_path, capsys, monkeypatch
+) -> None:
+    import matplotlib.text
+
+    from dmca_core.cli import main
+    from dmca_pyscf_materials import plots
+
+    texts: dict[str, str] = {}
+    save = plots._save
+
+    def record(fig, path, paths):
+        texts[path.name] = " ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+        save(fig, path, paths)
+
+    monkeypatch.setattr(plots, "_save", record)
+    assert main(["materials", "silicon", "--minimal", "--json", "--plot", str(tmp_path / "figs")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["preset"] == "minimal" and "unconverged" in out["preset_note"]
+    assert set(texts) == {"f_crys_heatmap.png", "rate_per_q.png", "reach.png"}
+    for name, text in texts.items():
+        assert "preset minimal" in text and "unconverged" in text, name
+    assert main(["materials", "silicon", "--minimal", "-q"]) == 0
+    assert "unconverged" in capsys.readouterr().out
+
+
+def test_cache_that_cannot_be_written_costs_a_warning_not_the_result(
+    fake_compute, tmp_path, capsys, monkeypatch
+):
+    from dmca_core.cli import main
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("DMCA_CACHE_DIR", str(blocker))
+    with pytest.warns(RuntimeWarning, match="could not save the result in the cache"):
+        assert main(["materials", "silicon", "--minimal", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == "computed"
+    assert fake_compute == ["minimal"]

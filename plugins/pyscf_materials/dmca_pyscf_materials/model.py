@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from dmca_core.default_plugins.tabulated_materials import (
     shipped_path,
     write_form_factor,
 )
-from dmca_core.errors import DataError
+from dmca_core.errors import DataError, os_reason
 from dmca_core.physics.electron_rates import SI_CELL_MASS_GEV
 from dmca_core.types import FormFactor
 
@@ -110,7 +111,11 @@ def load_or_compute(
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[FormFactor, str]:
-    """The preset's form factor and where it came from: ``cache``, ``shipped`` or ``computed``."""
+    """The preset's form factor and where it came from: ``cache``, ``shipped`` or ``computed``.
+
+    ``use_cache=False`` skips the cache and the shipped table when looking; a computed result is
+    written to the cache either way.
+    """
     if isinstance(preset, str):
         preset = get_preset(preset)
     path = cache_path(preset)
@@ -128,8 +133,17 @@ def load_or_compute(
             if _matches(ff, preset):
                 return ff, "shipped"
     ff = compute(preset, progress)
-    if use_cache:
+    # saved even when use_cache is off (then a refresh): a later step that fails, such as writing
+    # the command's plots, must not throw away minutes of work. A cache that cannot take the file
+    # costs only the next run's time, so that is a warning, not an error.
+    try:
         store(ff, preset)
+    except OSError as exc:
+        warnings.warn(
+            f"dmca: could not save the result in the cache {path}: {os_reason(exc, path)}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return ff, "computed"
 
 

@@ -13,6 +13,8 @@ from dmca_core.physics import electron_rates as er
 from dmca_core.physics.halo import StandardHalo
 from dmca_core.types import FormFactor
 
+from .presets import preset_note
+
 REFERENCE_FILE = "si_form_factor.reference.json"
 
 
@@ -54,6 +56,24 @@ def reach_comparison(ff: FormFactor) -> list[dict[str, float]]:
     return out
 
 
+def preset_caption(ff: FormFactor) -> str:
+    """``preset NAME`` and, when the preset has one, what it is good for: every figure carries it,
+    so a figure from the fast preset is not read as the reference result."""
+    name = ff.metadata.get("preset")
+    if name is None:
+        return "tabulated form factor"
+    note = preset_note(name)
+    return f"preset {name}: {note}" if note else f"preset {name}"
+
+
+def _save(fig: Any, path: Path, paths: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    paths.append(path)
+
+
 def write_plots(ff: FormFactor, out_dir: Path) -> list[Path]:
     """Write the three PNGs into ``out_dir``; returns their paths."""
     import matplotlib
@@ -63,9 +83,9 @@ def write_plots(ff: FormFactor, out_dir: Path) -> list[Path]:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
     x = np.asarray(ff.q_ev) / (er.ALPHA * er.M_E_MEV * 1e6)
-    label = ff.metadata.get("preset", "table")
+    caption = preset_caption(ff)
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     with np.errstate(divide="ignore"):
@@ -74,10 +94,8 @@ def write_plots(ff: FormFactor, out_dir: Path) -> list[Path]:
     # five decades: below that the coarse-mesh numerics, not the physics, set the colour
     mesh = ax.pcolormesh(x, ff.e_ev, img, shading="nearest", cmap="viridis", vmin=top - 5, vmax=top)
     fig.colorbar(mesh, label=r"$\log_{10}|f_{\rm crys}(q,E)|^2$")
-    ax.set(xlabel=r"$q\ /\ \alpha m_e$", ylabel="E (eV)", title=f"silicon crystal form factor ({label})")
-    paths.append(out_dir / "f_crys_heatmap.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    ax.set(xlabel=r"$q\ /\ \alpha m_e$", ylabel="E (eV)", title=f"silicon crystal form factor\n{caption}")
+    _save(fig, out_dir / "f_crys_heatmap.png", paths)
 
     ref = published()["qedark_heavy_per_q"]
     halo = _halo(ref["halo"])
@@ -100,9 +118,8 @@ def write_plots(ff: FormFactor, out_dir: Path) -> list[Path]:
         ax.set(yscale="log", xlabel="Q (electrons)", title=f"m = {row['m_chi_mev']:g} MeV")
     axes[0].set_ylabel(r"events / kg-year ($\bar\sigma_e=10^{-37}$ cm$^2$)")
     axes[0].legend(fontsize=8)
-    paths.append(out_dir / "rate_per_q.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    fig.suptitle(f"silicon dR/dQ, heavy mediator ({caption})", y=1.03)  # clear of the panel titles
+    _save(fig, out_dir / "rate_per_q.png", paths)
 
     masses = np.logspace(np.log10(3), 3, 40)
     kw = {"halo": halo, "band_gap_ev": ref["band_gap_ev"], "pair_energy_ev": ref["pair_energy_ev"]}
@@ -121,10 +138,8 @@ def write_plots(ff: FormFactor, out_dir: Path) -> list[Path]:
         yscale="log",
         xlabel=r"$m_\chi$ (MeV)",
         ylabel=r"$\bar\sigma_e$ (cm$^2$), 3 events / kg-year",
-        title="silicon reach, heavy mediator",
+        title=f"silicon reach, heavy mediator\n{caption}",
     )
     ax.legend(fontsize=8)
-    paths.append(out_dir / "reach.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, out_dir / "reach.png", paths)
     return paths

@@ -59,6 +59,19 @@ PRESETS: dict[str, Preset] = {
     "converged": Preset("converged", basis="gth-dzvp", kmesh=(3, 3, 3)),
 }
 
+# What each preset is good for, shown in plot titles and the command's summary so that a reader of
+# a minimal-preset figure knows it is not the reference result. Kept out of Preset: a field there
+# would change inputs(), the cache key and the shipped table's match.
+PRESET_NOTES: dict[str, str] = {
+    "minimal": "fast, unconverged 2x2x2 k-mesh; single Q bins can be 2x off --converged",
+    "converged": "3x3x3 k-mesh, the densest preset (the shipped table)",
+}
+
+
+def preset_note(name: str | None) -> str:
+    """One line saying what the preset ``name`` is for (empty for an unknown or missing name)."""
+    return PRESET_NOTES.get(name or "", "")
+
 
 def get_preset(name: str) -> Preset:
     try:
