@@ -127,6 +127,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"results in {summary.out_dir}/ (results.json, summary.md, forest.png); "
             f"telemetry appended to {summary.telemetry_path}"
         )
+    warned: dict[tuple[str, str], None] = {}  # once per study, not per step
+    for o in summary.outcomes:
+        for warning in o.result.get("warnings", ()):
+            warned.setdefault((o.result["study"], warning))
+    for study, warning in warned:
+        print(f"dmca: warning: study {study}: {warning}", file=sys.stderr)
     for o in failed:
         r = o.result
         print(f"dmca: study {r['study']} step {r['step']} failed: {o.error}", file=sys.stderr)
@@ -220,6 +226,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             f"adjustment set: {', '.join(r['adjustment_set']) or '(none)'}; reliability {r['reliability_score']:.2f}; "
             f"SR9 {r['SR9']:.3f}; DI2 {r['DI2']:.3f}; estimator {r['estimator']}"
         )
+    for warning in result.get("warnings", ()):
+        print(f"dmca: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -252,6 +260,10 @@ def cmd_discover(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(str(graph) or "(no edges)")
+    from .study import near_copies, near_copy_warning
+
+    for names, r in near_copies(data.table):
+        print(f"dmca: warning: {near_copy_warning(names, r)}", file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dmca_core.cli import main
@@ -326,7 +327,7 @@ def test_an_unknown_plugin_name_names_the_setting(
     assert err.startswith(f"dmca: error: {prefix}{message}") and err.count("\n") == 1, err
 
 
-def test_warnings_of_a_discovered_graph_reach_results_and_summary(fallback, tmp_path: Path) -> None:
+def test_warnings_of_a_discovered_graph_reach_results_and_summary(fallback, tmp_path: Path, capsys) -> None:
     # the cosmology domain's proxies of halo mass are near copies of it: on this draw PC, given
     # one, even orients the outcome into the treatment; the step that survives carries the warning
     cfg = tmp_path / "exp.yaml"
@@ -340,8 +341,10 @@ def test_warnings_of_a_discovered_graph_reach_results_and_summary(fallback, tmp_
     )
     out = tmp_path / "out"
     main(["run", str(cfg), "--out", str(out), "--quiet"])
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dmca: warning:")]
     rows = json.loads((out / "results.json").read_text())["results"]
     ok = [r for r in rows if r["status"] == "ok"]
+    assert said == [f"dmca: warning: study {r['study']}: {r['warnings'][0]}" for r in ok if r["step"] == 1]
     assert ok and all(len(r["warnings"]) == 1 and "near copies" in r["warnings"][0] for r in ok)
     assert all("near copies" in r["error"] for r in rows if r["status"] != "ok")
     summary = (out / "summary.md").read_text()
@@ -354,3 +357,24 @@ def test_warnings_of_a_discovered_graph_reach_results_and_summary(fallback, tmp_
         f"## Warnings\n\n- {first['study']}, step{'s' if ',' in steps else ''} {steps}: {first['warnings'][0]}"
         in summary
     )
+
+
+def test_estimate_and_discover_say_when_columns_are_near_copies(fallback, tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(7)
+    m, e, t = rng.standard_normal((3, 3000))
+    proxy = m + 0.02 * rng.standard_normal(3000)  # measures m almost without noise
+    x = m + t
+    y = 0.5 * x + m + e
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([m, proxy, x, y]), delimiter=",", header="m,proxy,x,y", comments="")
+    assert main(["discover", "--data", str(data), "--estimator", "fallback"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("dmca: warning: columns m, proxy are near copies of each other")
+        and err.count("\n") == 1
+    )
+    args = ["--data", str(data), "--treatment", "x", "--outcome", "y", "--estimator", "fallback"]
+    assert main(["estimate", *args, "--discover"]) == 0
+    assert "dmca: warning: columns m, proxy are near copies" in capsys.readouterr().err
+    assert main(["estimate", *args, "--graph", "m->proxy,m->x,m->y,x->y"]) == 0
+    assert "warning" not in capsys.readouterr().err  # a given graph: PC is not asked
