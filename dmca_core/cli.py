@@ -567,10 +567,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         from .interrupts import Terminated
 
+        kept = getattr(exc, "dmca_kept", None)  # set by a run that wrote what had finished
+        note = f"; {kept}" if kept else ""
         if isinstance(exc, Terminated):  # SIGTERM: the shell's code for it, 128 + 15
-            print("dmca: terminated", file=sys.stderr)
+            print(f"dmca: terminated{note}", file=sys.stderr)
             return 143
-        print("dmca: interrupted", file=sys.stderr)
+        print(f"dmca: interrupted{note}", file=sys.stderr)
         return 130
 
 

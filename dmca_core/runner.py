@@ -259,7 +259,13 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
             user_graph(study.graph, valid, where)
     else:
         # user data: read it once here so a bad file stops the run before it starts
-        data = domain.load(study.hypothesis, study.rows, seed, study.params)
+        try:
+            data = domain.load(study.hypothesis, study.rows, seed, study.params)
+        except UsageError as exc:  # names the file, column and line; a config's study, too
+            if not where.startswith("studies["):
+                raise  # `dmca estimate --data`: the file is the whole input
+            key = f"{where}.params.path" if "path" in study.params else f"{where}.params"
+            raise type(exc)(f"{key}: {exc}") from None
         _check_variables(study, data.table.names, where)
         resolve_graph(study.graph, data, where)
 
@@ -448,5 +454,8 @@ def run_experiment(
             summary = RunSummary(run_id, out, telemetry_path, final, resolved)
             write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
     if interrupted is not None:
+        kept = len(summary.outcomes) - len(summary.failed)
+        # for the CLI's last line: what the user has after pressing Ctrl-C
+        interrupted.dmca_kept = f"{kept} of {len(summary.outcomes)} steps finished; results in {out}/"  # type: ignore[attr-defined]
         raise interrupted
     return summary

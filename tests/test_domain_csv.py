@@ -152,6 +152,10 @@ def test_a_config_with_a_relative_path_run_from_elsewhere(fallback, tmp_path, mo
     )
     monkeypatch.chdir(tmp_path)  # `cd /tmp && dmca run work/csv.yaml`: lab.csv is not in /tmp
     assert main(["run", "work/csv.yaml", "--quiet", "--out", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err == f"dmca: error: lab.csv ({tmp_path / 'lab.csv'}): no such file\n"
+    # the study's key and line too: in a config of many studies, which one names the file
+    where = "work/csv.yaml:4: studies[0].params.path"
+    assert (
+        capsys.readouterr().err == f"dmca: error: {where}: lab.csv ({tmp_path / 'lab.csv'}): no such file\n"
+    )
     monkeypatch.chdir(work)  # the documented rule: relative to the working directory
     assert main(["run", "csv.yaml", "--quiet", "--out", str(tmp_path / "out")]) == 0

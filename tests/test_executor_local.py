@@ -568,7 +568,7 @@ def check_interrupted_run(
         assert time.monotonic() - sent < 15
         err = run.proc.stderr.read()  # type: ignore[union-attr]
     assert_workers_end(run.workers)
-    assert f"dmca: {why}" in err
+    assert f"dmca: {why}; 2 of 5 steps finished; results in {run.out}/" in err
     assert all((run.out / name).stat().st_size for name in ("results.json", "summary.md", "forest.png"))
     got = json.loads((run.out / "results.json").read_text())["results"]
     assert [r["status"] for r in got] == ["ok", "ok", "failed", "failed", "failed"]
