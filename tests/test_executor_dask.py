@@ -90,7 +90,9 @@ def test_dask_gives_the_local_rows_value_by_value(plugins_in_process, address: s
     two = write_config(tmp_path, STUDIES, {"name": "local", "workers": 2}, "two")
     assert run(two, tmp_path / "two") == 1
     remote = write_config(tmp_path, STUDIES, {"name": "local"}, "remote")
-    assert run(remote, tmp_path / "remote", "--executor", "dask", "--address", address) == 1
+    # host:port, as `dask scheduler` prints it without the scheme: Dask's default, TCP
+    bare = address.removeprefix("tcp://")
+    assert run(remote, tmp_path / "remote", "--executor", "dask", "--address", bare) == 1
     check_one_record_per_step(remote, tmp_path / "remote")
     reference = rows(tmp_path / "one")
     assert [r["status"] for r in reference] == ["ok"] * 4 + ["failed"]
@@ -284,9 +286,9 @@ def test_an_unreachable_scheduler_is_one_line_exit_2(plugins_in_process, tmp_pat
     ("executor", "message"),
     [
         ({"name": "dask", "options": {"threads": 2}}, "executor.options.threads: unknown option for dask"),
-        (
-            {"name": "dask", "address": "host:8786"},
-            "executor.address: expected a scheduler address like tcp://",
+        *(
+            ({"name": "dask", "address": bad}, "executor.address: expected a scheduler address like tcp://")
+            for bad in ("host", "host:port", "host:99999")
         ),
         (
             {"name": "dask", "address": "tcp://127.0.0.1:1", "options": {"allowed_failures": 5}},

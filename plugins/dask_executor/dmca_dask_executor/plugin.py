@@ -103,6 +103,23 @@ def _keep_our_forkserver_preload() -> None:
         utils._forkserver_preload_set = True
 
 
+def _with_scheme(address: str) -> str:
+    """``host:port`` as Dask reads it (TCP, its default transport); a ``scheme://`` address as it is."""
+    return address if "://" in address else f"tcp://{address}"
+
+
+def _is_address(address: object) -> bool:
+    """``scheme://...`` (Dask checks the rest), or ``host:port``."""
+    if not isinstance(address, str) or not address:
+        return False
+    if "://" in address:
+        return True
+    try:
+        return urlsplit(_with_scheme(address)).port is not None
+    except ValueError:  # a port that is not a number, or out of range
+        return False
+
+
 def _probe(address: str, timeout: float) -> None:
     """Open and close a TCP connection to a ``tcp://`` scheduler; raise OSError if nobody listens."""
     parts = urlsplit(address)
@@ -144,9 +161,9 @@ class DaskExecutor:
         _int_option(options, "connect_timeout", 1)
         batch_option(options)
         address = options.get("address")
-        if address is not None and (not isinstance(address, str) or "://" not in address):
+        if address is not None and not _is_address(address):
             raise UsageError(
-                f"executor.address: expected a scheduler address like tcp://host:8786, got {address!r}"
+                f"executor.address: expected a scheduler address like tcp://host:8786 or host:8786, got {address!r}"
             )
         if address and "allowed_failures" in options:
             raise UsageError(
@@ -160,6 +177,7 @@ class DaskExecutor:
 
         address = options.get("address")
         if address:
+            address = _with_scheme(address)
             timeout = _int_option(options, "connect_timeout", 1)
             try:
                 _probe(address, timeout)  # a Client that fails to connect leaves its event-loop thread behind
