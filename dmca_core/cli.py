@@ -114,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             cfg,
             config_path=str(args.config),
             out_dir=Path(args.out) if args.out else None,
+            telemetry_path=Path(args.telemetry) if args.telemetry else None,
             estimator=args.estimator,
             executor=args.executor,
             workers=args.workers,
@@ -419,6 +420,9 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p = sub.add_parser("run", help="run the studies of an experiment config")
     p.add_argument("config", help="experiment YAML, e.g. config/experiment.yaml")
     p.add_argument("--out", help="results folder (default: the config's output, 'results')")
+    p.add_argument(
+        "--telemetry", help="operations telemetry file to append to (default: the config's telemetry.path)"
+    )
     p.add_argument("--estimator", help=f"{_ESTIMATORS} (default: the config's estimator)")
     p.add_argument(
         "--executor",

@@ -362,6 +362,7 @@ def run_experiment(
     *,
     config_path: str,
     out_dir: Path | None = None,
+    telemetry_path: Path | None = None,
     estimator: str | None = None,
     executor: str | None = None,
     workers: int | None = None,
@@ -381,6 +382,10 @@ def run_experiment(
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, name=executor))
     if workers is not None:
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, workers=workers))
+    path_field = "telemetry.path"  # how the user gave the telemetry file, for its errors
+    if telemetry_path is not None:
+        cfg = attrs.evolve(cfg, telemetry=attrs.evolve(cfg.telemetry, path=str(telemetry_path)))
+        path_field = "--telemetry"
     try:
         preflight(
             cfg,
@@ -412,6 +417,7 @@ def run_experiment(
             encryption=tel.encryption,
             fsync=tel.fsync,
             environ=environ,
+            path_field=path_field,
         ) as emitter,
         Interrupts(),  # after the emitter's own SIGTERM hook, so that ours is on top
     ):

@@ -141,6 +141,18 @@ def test_telemetry_path_that_cannot_be_opened_is_one_line(
     assert not (tmp_path / "results" / "results.json").exists()
 
 
+def test_telemetry_option_overrides_the_config_and_names_itself(hello, tmp_path: Path, capsys) -> None:
+    cfg = _config(tmp_path)
+    mine = tmp_path / "mine.jsonl"
+    assert main(["run", str(cfg), "--quiet", "--telemetry", str(mine)]) == 0
+    assert len(mine.read_text().splitlines()) == len(
+        json.loads((tmp_path / "results" / "results.json").read_text())["results"]
+    )
+    assert not (tmp_path / "tel.jsonl").exists()  # the config's file is left alone
+    assert main(["run", str(cfg), "--quiet", "--telemetry", str(tmp_path)]) == 2
+    assert _one_line(capsys).startswith(f"dmca: error: --telemetry: {tmp_path}: cannot open for appending")
+
+
 def test_telemetry_on_a_read_only_file_system_is_one_line(hello, use_plugin, tmp_path: Path, capsys) -> None:
     from dmca_core import hookimpl
 

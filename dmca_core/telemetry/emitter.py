@@ -102,7 +102,9 @@ class TelemetryEmitter:
         encryption: Encryption = "none",
         fsync: bool = False,
         environ: Mapping[str, str] | None = None,
+        path_field: str = "telemetry.path",
     ) -> None:
+        """``path_field``: how the user gave ``path`` (a config key, or ``--telemetry``), for errors."""
         if encryption not in _MODES:
             raise UsageError(f"telemetry.encryption: {encryption!r} is not one of none, line, batch")
         if not isinstance(max_records, int) or max_records < 1:
@@ -126,7 +128,7 @@ class TelemetryEmitter:
             self._handle = handle_sink.open(self.path, fsync=fsync)
         except OSError as exc:  # a folder, a file where a folder belongs, a read-only disk: one line
             reason = os_reason(exc, self.path)
-            raise UsageError(f"telemetry.path: {self.path}: cannot open for appending: {reason}") from None
+            raise UsageError(f"{path_field}: {self.path}: cannot open for appending: {reason}") from None
 
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread id holding _lock, so SIGTERM can tell it interrupted us
