@@ -63,6 +63,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     _closed(p)
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _closed(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--closed",
@@ -86,6 +96,12 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--max-fti", type=_nonneg, help="fail when fti_avg exceeds this")
     p.add_argument("--fail-on", choices=("FAIL", "WARN"), help="fail on a group graded this or worse")
+    p.add_argument(
+        "--min-records",
+        type=_count,
+        default=1,
+        help="fail with fewer valid records, e.g. the run's step count: a cut or partial file (default 1)",
+    )
     p = sub.add_parser("serve", help="serve /report and /metrics over HTTP (Starlette + uvicorn)")
     p.add_argument("--telemetry", help="file to follow (default $SIDRCE_TELEMETRY or ops_telemetry.jsonl)")
     p.add_argument(
@@ -223,7 +239,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("gate: give --max-fti and/or --fail-on")
     from sidrce.gate import verdict
 
-    passed, why = verdict(report, max_fti=args.max_fti, fail_on=args.fail_on)
+    passed, why = verdict(report, max_fti=args.max_fti, fail_on=args.fail_on, min_records=args.min_records)
     print(f"sidrce gate: {'PASS' if passed else 'FAIL'}: {why}")
     return 0 if passed else 1
 

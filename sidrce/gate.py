@@ -26,14 +26,22 @@ def _above(value: float, bound: float) -> str:
     return short if float(short) > bound + TOL else repr(value)
 
 
-def verdict(report: dict[str, Any], *, max_fti: float | None, fail_on: str | None) -> tuple[bool, str]:
+def verdict(
+    report: dict[str, Any], *, max_fti: float | None, fail_on: str | None, min_records: int = 1
+) -> tuple[bool, str]:
     """``(passed, one-line reason)``; the reason ends with the rejected lines by reason, if any.
+
+    ``min_records``: fail with fewer valid records (a run cut short, a file truncated).
 
     ``max_fti``: fail when ``fti_avg`` exceeds it by more than the grades' tolerance (1e-12), or is
     undefined (no records, or a group whose FTI is undefined). ``fail_on``: ``FAIL`` fails on a
     FAIL group, ``WARN`` on WARN or FAIL.
     """
-    passed, why = _verdict(report, max_fti=max_fti, fail_on=fail_on)
+    n = report["count"]
+    if 0 < n < min_records:
+        passed, why = False, f"{n} valid records, fewer than --min-records {min_records}"
+    else:
+        passed, why = _verdict(report, max_fti=max_fti, fail_on=fail_on)
     rejected = report["rejected"]
     if rejected:
         why += " (rejected: " + " ".join(f"{k}={v}" for k, v in rejected.items()) + ")"

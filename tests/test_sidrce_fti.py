@@ -185,6 +185,17 @@ def test_empty_file_gates_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "no valid telemetry" in capsys.readouterr().out
 
 
+def test_gate_min_records_catches_a_partial_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path / "t.jsonl", SEED)  # two records
+    assert main(["gate", str(path), "--max-fti", "1.05", "--min-records", "2"]) == 0
+    assert main(["gate", str(path), "--max-fti", "1.05", "--min-records", "3"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == "sidrce gate: FAIL: 2 valid records, fewer than --min-records 3"
+    with pytest.raises(SystemExit) as bad:
+        main(["gate", str(path), "--max-fti", "1", "--min-records", "0"])
+    assert bad.value.code == 2
+
+
 def test_medians_per_group_match_statistics(tmp_path: Path) -> None:
     import random
 
