@@ -6,10 +6,8 @@ Exit codes: 0 success, 1 a study failed (the others still ran), 2 bad input.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -19,6 +17,7 @@ from typing import Any
 
 from . import __version__
 from .errors import DmcaError, UsageError
+from .stdio import drop_stdout
 
 
 class _Parser(argparse.ArgumentParser):
@@ -557,13 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, where it is handled, not at interpreter exit
         return code
-    except BrokenPipeError:
-        # the reader went away (`dmca plugins | head -3`): its choice, not an error. Point stdout
-        # at devnull so the interpreter's final flush does not raise again.
-        with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+    except BrokenPipeError:  # the reader went away (`| head`)
+        drop_stdout()
         return code
     except DmcaError as exc:
         print(f"dmca: error: {exc}", file=sys.stderr)

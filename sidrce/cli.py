@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -12,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from dmca_core.errors import DmcaError, UsageError
+from dmca_core.stdio import drop_stdout
 from sidrce import __version__
 from sidrce import fti as F
 from sidrce.gate import first_line, printable
@@ -251,13 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _run(args)
         sys.stdout.flush()  # a closed pipe shows here, where it is handled, not at interpreter exit
         return code
-    except BrokenPipeError:
-        # the reader went away (`sidrce validate ... | head`): its choice, not an error (as `dmca`
-        # does). stdout goes to devnull so the interpreter's final flush does not raise again.
-        with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+    except BrokenPipeError:  # the reader went away (`| head`)
+        drop_stdout()
         return code
     except DmcaError as exc:
         print(f"sidrce: error: {printable(str(exc))}", file=sys.stderr)

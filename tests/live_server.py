@@ -56,3 +56,27 @@ def running_sidrce(telemetry: Path, environ: Mapping[str, str]) -> Iterator[str]
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def answering_sidrce(telemetry: Path, environ: Mapping[str, str]) -> Iterator[httpx.Client]:
+    """Like :func:`running_sidrce`, but handed over once it answers, ready or not (for tests of
+    a server that cannot read its telemetry); yields a client with the base URL set."""
+    app = create_app(telemetry, environ=dict(environ))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+
+            def up() -> bool:
+                with contextlib.suppress(httpx.TransportError):
+                    return c.get("/healthz").status_code == 200
+                return False
+
+            wait_for(up, "the server", timeout=20)
+            yield c
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from live_server import free_port, wait_for
+from live_server import answering_sidrce, free_port, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidrce.cli import main
 from sidrce.collector import collect
-from sidrce.server import Live, create_app
+from sidrce.server import Live
 
 ENV = {"SIDRCE_POLL_SECONDS": "0.02", "SIDRCE_REFRESH_SECONDS": "0"}
 
@@ -32,27 +32,9 @@ def rec(i: int, d: str = "d") -> bytes:
     return json.dumps(r).encode() + b"\n"
 
 
-@contextlib.contextmanager
-def client(path: Path, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
+def client(path: Path, env: dict[str, str] | None = None) -> contextlib.AbstractContextManager[httpx.Client]:
     """The app under uvicorn on a loopback port, once it answers (ready or not)."""
-    app = create_app(path, environ={**ENV, **(env or {})})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
-
-            def up() -> bool:
-                with contextlib.suppress(httpx.TransportError):
-                    return c.get("/healthz").status_code == 200
-                return False
-
-            wait_for(up, "the server", timeout=20)
-            yield c
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return answering_sidrce(path, {**ENV, **(env or {})})
 
 
 def metrics(c: httpx.Client) -> dict[str, float]:

@@ -12,7 +12,6 @@ import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from live_server import free_port, wait_for
-
-from sidrce.server import create_app
+from live_server import answering_sidrce, wait_for
 
 TOKEN = "serve-start-t0ken-8d2e"
 FAST = {"SIDRCE_POLL_SECONDS": "0.02", "SIDRCE_REFRESH_SECONDS": "0"}
@@ -118,27 +114,9 @@ def no_key_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("SIDRCE_AES_KEY", "SIDRCE_AES_KEYS")} | FAST
 
 
-@contextlib.contextmanager
-def app_server(path: Path, environ: dict[str, str]) -> Iterator[httpx.Client]:
+def app_server(path: Path, environ: dict[str, str]) -> contextlib.AbstractContextManager[httpx.Client]:
     """The app under uvicorn on a loopback port in this process (its stderr is capsys's)."""
-    app = create_app(path, environ=environ)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
-
-            def up() -> bool:
-                with contextlib.suppress(httpx.TransportError):
-                    return c.get("/healthz").status_code == 200
-                return False
-
-            wait_for(up, "the server", timeout=20)
-            yield c
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return answering_sidrce(path, environ)
 
 
 def unready_reason(c: httpx.Client) -> str:
