@@ -267,18 +267,40 @@ def _walk(exc: BaseException, path: str, cls: type | None) -> Iterator[tuple[str
 
 
 def _line_index(node: yaml.Node, path: str = "") -> Iterator[tuple[str, int]]:
-    """Map each key path of a composed YAML document to its 1-based line."""
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            sub = f"{path}.{key}" if path else key
-            yield sub, key_node.start_mark.line + 1
-            yield from _line_index(value_node, sub)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            sub = f"{path}[{i}]"
-            yield sub, item.start_mark.line + 1
-            yield from _line_index(item, sub)
+    """Map each key path of a composed YAML document to its 1-based line.
+
+    An alias is its anchor's node again, walked again under the alias's path, except from inside
+    itself (an anchor used in itself would recurse forever) and, past a budget of nodes, not
+    twice (nine levels of nine nested aliases, a "billion laughs" file, are 9**9 nodes to walk):
+    such a key has the line of the closest key above it that was indexed.
+    """
+    seen: set[int] = set()
+    inside: set[int] = set()
+    walked = 0
+
+    def walk(node: yaml.Node, path: str) -> Iterator[tuple[str, int]]:
+        nonlocal walked
+        key = id(node)
+        if key in inside or (key in seen and walked > 100_000 + 4 * len(seen)):
+            return
+        seen.add(key)
+        inside.add(key)
+        walked += 1
+        try:
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    sub = f"{path}.{key_node.value}" if path else str(key_node.value)
+                    yield sub, key_node.start_mark.line + 1
+                    yield from walk(value_node, sub)
+            elif isinstance(node, yaml.SequenceNode):
+                for i, item in enumerate(node.value):
+                    sub = f"{path}[{i}]"
+                    yield sub, item.start_mark.line + 1
+                    yield from walk(item, sub)
+        finally:
+            inside.discard(key)
+
+    yield from walk(node, path)
 
 
 def _line_for(lines: Mapping[str, int], path: str) -> int | None:
@@ -371,8 +393,16 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
         found = _syntax_error_line(exc, text)
         line = f":{found}" if found is not None else ""
         raise ConfigError(f"{source}{line}: YAML syntax error: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:  # its str() is two lines, with an offset in the text
+        # the reader stops at the first character it refuses, so that character's first occurrence
+        # is the one (libyaml counts the offset in UTF-8 bytes, PyYAML in characters)
+        char = exc.character if isinstance(exc.character, int) else -1
+        at = text.find(chr(char)) if char >= 0 else -1
+        line = f":{text.count(chr(10), 0, at) + 1}" if at >= 0 else ""
+        raise ConfigError(f"{source}{line}: YAML error: character #x{char:04x}: {exc.reason}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: YAML error: {exc}") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{source}: YAML error: {first}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

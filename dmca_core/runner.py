@@ -396,7 +396,13 @@ def run_experiment(
     except DmcaError as exc:
         raise located(exc, config_path) from None
     out = Path(out_dir or cfg.output)
-    _check_out_dir(out, "--out" if out_dir else f"{locate(config_path, 'output')}: output")
+    try:
+        _check_out_dir(out, "--out" if out_dir else "output")
+    except UsageError as exc:
+        if out_dir:
+            raise
+        # the file is read again for the line only now: a sweep's config can take 0.3 s to parse
+        raise UsageError(f"{locate(config_path, 'output')}: {exc}") from None
     resolved = plugins.get_estimator(est_name).name
     run_id = uuid.uuid4().hex[:12]
     tasks = plan(cfg, resolved, run_id)

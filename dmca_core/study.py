@@ -282,9 +282,11 @@ NEAR_COPY = 0.99
 def near_copies(table: Table, limit: float = NEAR_COPY) -> list[tuple[list[str], float]]:
     """Groups of columns that are near copies of each other (|r| >= ``limit``, linked pairwise),
     each with the smallest |r| of the pairs that link it, in column order."""
+    p = len(table.names)
+    if p < 2:  # corrcoef of one column is a scalar, not a matrix (`dmca discover` on one column)
+        return []
     with np.errstate(invalid="ignore", divide="ignore"):  # a constant column: r is NaN, never a copy
         r = np.abs(np.corrcoef(table.values, rowvar=False))
-    p = len(table.names)
     owner = list(range(p))  # union-find over linked pairs
 
     def root(i: int) -> int:

@@ -373,3 +373,21 @@ def test_an_ambiguous_estimate_prints_the_effects_it_could_be(fallback, tmp_path
     assert main(argv) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith(f"  (ambiguous: the discovered graph also allows {others[0]:.6g})"), first
+
+
+def test_a_run_that_goes_well_reads_its_config_once(hello, tmp_path: Path, monkeypatch) -> None:
+    # the line of a key is looked up (the file parsed again) only for an error: a sweep's config
+    # takes a noticeable time to parse
+    from dmca_core import runner
+
+    def no_second_parse(*_args: object) -> str:
+        raise AssertionError("the config was parsed again")
+
+    monkeypatch.setattr(runner, "locate", no_second_parse)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        f"estimator: fallback\nexecutor: {{workers: 1}}\noutput: {tmp_path / 'out'}\n"
+        f"telemetry: {{path: {tmp_path / 'tel.jsonl'}}}\n"
+        "studies:\n  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, rows: 300}\n"
+    )
+    assert main(["run", str(cfg), "--quiet"]) == 0

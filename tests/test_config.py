@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -387,3 +388,30 @@ def test_a_yaml_syntax_error_names_the_line_to_fix(text: str, line: int) -> None
     with pytest.raises(ConfigError) as info:
         parse_config(text, "x.yaml")
     assert str(info.value).startswith(f"x.yaml:{line}: YAML syntax error: "), str(info.value)
+
+
+def test_a_refused_character_is_one_line_with_its_line() -> None:
+    # the reader's own message is two lines and counts the offset in bytes (libyaml)
+    text = "experiment: é\nseed: 1\nstudies: [x\x07]\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    # libyaml says "control characters", PyYAML without it "special characters"
+    assert re.fullmatch(
+        r"x\.yaml:3: YAML error: character #x0007: \w+ characters are not allowed", str(info.value)
+    )
+
+
+def test_an_anchor_used_inside_itself_is_an_error_line_not_a_recursion() -> None:
+    # the line index does not follow an alias into itself: it used to recurse until RecursionError
+    with pytest.raises(ConfigError) as info:
+        parse_config("studies: &s\n  - *s\n", "x.yaml")
+    assert str(info.value).startswith("x.yaml:1: studies[0]: expected a study")
+
+
+def test_nested_aliases_do_not_multiply_the_line_index() -> None:
+    # nine levels of nine aliases each would be 9**9 nodes to walk (this took minutes)
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    with pytest.raises(ConfigError) as info:
+        parse_config("\n".join(lines) + "\nstudies: []\n", "x.yaml")
+    assert str(info.value).startswith("x.yaml:1: a0: unknown key")

@@ -285,6 +285,7 @@ def test_near_copies_are_grouped_with_their_weakest_link() -> None:
     r = np.corrcoef(np.vstack([cols["a"], cols["a2"], cols["a3"]]))
     assert got[0][1] == pytest.approx(min(r[0, 1], r[0, 2], r[1, 2]))
     assert near_copies(Table.from_columns({"x": a, "y": c})) == []
+    assert near_copies(Table.from_columns({"x": a})) == []  # `dmca discover` of a one-column file
 
 
 def test_a_discovered_graph_warns_about_near_copies_and_a_given_one_does_not(fallback) -> None:
