@@ -518,19 +518,29 @@ def _check_values(cfg: ExperimentConfig, source: str, lines: Mapping[str, int]) 
             raise bad(f"studies[{i}].name", f"{st.name!r} is already the name of studies[{first[st.name]}]")
 
 
-def _numbers(value: Any, path: str) -> Iterator[tuple[str, float]]:
-    """Every float inside a free-form value (a study's params), with its key path."""
+def _numbers(value: Any, path: str, seen: set[int] | None = None) -> Iterator[tuple[str, float]]:
+    """Every float inside a free-form value (a study's params), with its key path.
+
+    A YAML alias makes one object appear at many paths (nine aliases nine deep: 9^9 paths), or
+    inside itself: each container is walked once, at the first path that reaches it.
+    """
     if isinstance(value, float):
         yield path, value
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from _numbers(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for j, v in enumerate(value):
-            yield from _numbers(v, f"{path}[{j}]")
+        return
+    if not isinstance(value, Mapping | list):
+        return
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    items = value.items() if isinstance(value, Mapping) else enumerate(value)
+    for k, v in items:
+        yield from _numbers(v, f"{path}.{k}" if isinstance(value, Mapping) else f"{path}[{k}]", seen)
 
 
-_FIELD = re.compile(r"([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
+_FIELD = re.compile(
+    r"([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_][\w-]*(?:\[\d+\])*)*): "
+)  # params keys may have '-'
 
 
 def locate(source: str, field: str) -> str:

@@ -202,7 +202,15 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{domain}/{hypothesis}: {what}{note}", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
     if hidden > 0:
-        fig.text(0.01, 0.1 / total, f"{hidden} more effects (panels) are in results.json", fontsize=8)
+        # in the top margin, right-aligned: clear of the first title (left) and of any tick labels
+        fig.text(
+            0.99,
+            1 - 0.05 / total,
+            f"{hidden} more effects (panels) are in results.json",
+            fontsize=8,
+            ha="right",
+            va="top",
+        )
     if panels:
         axes[0].legend(fontsize=7, loc="best")
     else:

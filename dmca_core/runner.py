@@ -107,6 +107,7 @@ def _row_head(task: StepTask) -> dict[str, Any]:
         "domain": study.domain,
         "hypothesis": study.hypothesis,
         "step": task.step,
+        "outcome": study.outcome,  # a failed step's row says what it was to estimate, too
         "seed": task.seed,
         "intervention": {"treatment": study.treatment, "t0": iv.t0, "t1": iv.t1},
     }
@@ -413,8 +414,8 @@ def run_experiment(
     started = utc_now()
     interrupted: KeyboardInterrupt | None = None
     unfinished: str | None = None  # why the steps without an outcome have none, once the map ends
-    with (
-        TelemetryEmitter(
+    try:  # opens the file: a folder, a missing key, a read-only disk are one line with FILE:LINE
+        opened = TelemetryEmitter(
             telemetry_path,
             sink=tel.sink,
             max_records=tel.batch.max_records,
@@ -424,7 +425,11 @@ def run_experiment(
             fsync=tel.fsync,
             environ=environ,
             path_field=path_field,
-        ) as emitter,
+        )
+    except DmcaError as exc:
+        raise located(exc, config_path) from None
+    with (
+        opened as emitter,
         Interrupts(),  # after the emitter's own SIGTERM hook, so that ours is on top
     ):
 

@@ -135,9 +135,13 @@ def test_telemetry_path_that_cannot_be_opened_is_one_line(
     else:
         (tmp_path / "afile").write_text("")
         tel = tmp_path / "afile" / "tel.jsonl"
-    assert main(["run", str(_config(tmp_path, telemetry=tel)), "--quiet"]) == 2
+    cfg = _config(tmp_path, telemetry=tel)
+    assert main(["run", str(cfg), "--quiet"]) == 2
     line = _one_line(capsys)
-    assert line.startswith(f"dmca: error: telemetry.path: {tel}: cannot open for appending: {reason}")
+    at = 1 + next(i for i, t in enumerate(cfg.read_text().splitlines()) if "path:" in t and "tel" in t)
+    assert line.startswith(
+        f"dmca: error: {cfg}:{at}: telemetry.path: {tel}: cannot open for appending: {reason}"
+    )
     assert not (tmp_path / "results" / "results.json").exists()
 
 

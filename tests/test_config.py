@@ -408,6 +408,20 @@ def test_an_anchor_used_inside_itself_is_an_error_line_not_a_recursion() -> None
     assert str(info.value).startswith("x.yaml:1: studies[0]: expected a study")
 
 
+def test_aliases_inside_params_are_walked_once() -> None:
+    # params are free-form: a params mapping that holds itself, and nine levels of nine aliases,
+    # used to end in a RecursionError and in a hang (9**9 paths) while their numbers were checked
+    head = "studies:\n  - {domain: d, treatment: t, outcome: y, params: "
+    cfg = parse_config(head + "&p {x: *p, k: 1.5}}\n", "x.yaml")
+    assert cfg.studies[0].params["x"]["x"]["k"] == 1.5
+    levels = ["a0: &a0 [1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    cfg = parse_config(head + "{" + ", ".join(levels) + "}}\n", "x.yaml")
+    assert len(cfg.studies[0].params["a8"]) == 9
+    with pytest.raises(ConfigError, match=r"^x.yaml:2: studies\[0\].params.a0\[1\]: must be a finite number"):
+        parse_config(head + "{a0: &a0 [1.5, .nan], a1: [*a0, *a0]}}\n", "x.yaml")
+
+
 def test_nested_aliases_do_not_multiply_the_line_index() -> None:
     # nine levels of nine aliases each would be 9**9 nodes to walk (this took minutes)
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
