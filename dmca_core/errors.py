@@ -31,6 +31,11 @@ class PluginError(DmcaError):
     exit_code = 2
 
 
+class OutputError(DmcaError):
+    """The telemetry file or the results could not be written (disk full, device gone) during a
+    run; what could be kept is said in the message. Exit 1: the input was fine."""
+
+
 class LegacyMetricError(DmcaError):
     """Raised by the legacy FTI/λ names: DMCA never computes FTI or λ, SIDRCE does."""
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import plugins
 from .config import NO_HYPOTHESIS, CostModel, ExperimentConfig, StudyConfig, fill_hypotheses, locate, located
-from .errors import DmcaError, PluginError, UsageError
+from .errors import DmcaError, OutputError, PluginError, UsageError, os_reason
 from .opsmeter import FitMeter, measure_step
 from .types import DomainData, Graph
 
@@ -414,6 +414,7 @@ def run_experiment(
     started = utc_now()
     interrupted: KeyboardInterrupt | None = None
     unfinished: str | None = None  # why the steps without an outcome have none, once the map ends
+    write_error: OutputError | None = None  # the telemetry file could not be written
     try:  # opens the file: a folder, a missing key, a read-only disk are one line with FILE:LINE
         opened = TelemetryEmitter(
             telemetry_path,
@@ -433,11 +434,19 @@ def run_experiment(
         Interrupts(),  # after the emitter's own SIGTERM hook, so that ours is on top
     ):
 
+        def cannot_write(exc: OSError) -> OutputError:
+            return OutputError(
+                f"{path_field}: {telemetry_path}: cannot write: {os_reason(exc, telemetry_path)}"
+            )
+
         def on_result(i: int, outcome: StepOutcome) -> None:
             nonlocal done
             with held():  # a step's result and its telemetry line, or neither
                 outcomes[i] = outcome
-                emitter.emit(outcome.telemetry)
+                try:
+                    emitter.emit(outcome.telemetry)
+                except OSError as exc:  # a full disk: the run stops, and keeps what finished
+                    raise cannot_write(exc) from None
                 done += 1
             if progress is not None:
                 progress(done, len(tasks))
@@ -453,6 +462,9 @@ def run_experiment(
             )
         except (UsageError, PluginError):
             raise
+        except OutputError as exc:
+            write_error = exc
+            unfinished = f"the run stopped: {exc}"
         except DmcaError as exc:  # workers lost: report the steps that never came back as failed
             unfinished = str(exc)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what finished, then stop
@@ -466,10 +478,18 @@ def run_experiment(
         # the run's record is completed whole: a signal from here on waits for the telemetry to
         # be closed and the results written (a second Ctrl-C used to cut the forest plot)
         with held():
-            emitter.close()
+            try:
+                emitter.close()
+            except OSError as exc:  # the last batch: the results are still written
+                write_error = write_error or cannot_write(exc)
             final = [o for o in outcomes if o is not None]
             summary = RunSummary(run_id, out, telemetry_path, final, resolved)
             write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
+    if write_error is not None:
+        kept = len(summary.outcomes) - len(summary.failed)
+        raise OutputError(
+            f"{write_error}; {kept} of {len(summary.outcomes)} steps finished, results in {out}/"
+        )
     if interrupted is not None:
         kept = len(summary.outcomes) - len(summary.failed)
         # for the CLI's last line: what the user has after pressing Ctrl-C

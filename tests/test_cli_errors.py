@@ -100,6 +100,52 @@ def test_a_write_failure_at_the_end_is_one_line_and_leaves_no_half_file(
     assert len((tmp_path / "tel.jsonl").read_text().splitlines()) == 1
 
 
+@pytest.mark.parametrize("batch", [1, 100])
+def test_a_telemetry_file_that_fills_up_stops_the_run_and_keeps_the_results(
+    hello, use_plugin, tmp_path: Path, capsys, batch: int
+) -> None:
+    # the disk fills after the first record's write (a batch a record), or at the final flush
+    from dmca_core import hookimpl
+
+    class Full:
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def write(self, data: bytes) -> None:
+            self.writes += 1
+            if self.writes > (1 if batch == 1 else 0):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    class FillingSink:
+        name = "jsonl"
+
+        def open(self, path: Path, *, fsync: bool) -> Full:
+            return Full()
+
+    class Plugin:
+        @hookimpl
+        def register_telemetry_sinks(self, register) -> None:
+            register(FillingSink())
+
+    use_plugin(Plugin())
+    cfg = _config(tmp_path)
+    text = cfg.read_text().replace("rows: 300, steps: 1", "rows: 300, steps: 4")
+    cfg.write_text(text.replace("telemetry: {path:", f"telemetry: {{batch: {{max_records: {batch}}}, path:"))
+    assert main(["run", str(cfg), "--quiet"]) == 1
+    line = _one_line(capsys)
+    assert line.startswith(
+        f"dmca: error: telemetry.path: {tmp_path / 'tel.jsonl'}: cannot write: no space left"
+    )
+    rows = json.loads((tmp_path / "results" / "results.json").read_text())["results"]
+    kept = sum(r["status"] == "ok" for r in rows)
+    assert line.endswith(f"; {kept} of 4 steps finished, results in {tmp_path / 'results'}/")
+    assert len(rows) == 4 and kept == (2 if batch == 1 else 4)  # mid-run: the others are stopped
+    assert all("the run stopped: telemetry.path" in r["error"] for r in rows if r["status"] != "ok")
+
+
 def test_results_get_the_permissions_open_would_give(hello, tmp_path: Path) -> None:
     mask = os.umask(0o022)
     os.umask(mask)
