@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import DmcaError, UsageError
+from .errors import DmcaError, PluginError, UsageError
 from .stdio import drop_stdout
 
 
@@ -286,7 +286,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give the CSV file's name")
-    data = domain.load(hypothesis, args.rows, args.seed, {})
+    import numpy as np
+
+    from .runner import checked_domain_data
+
+    data = checked_domain_data(domain.load(hypothesis, args.rows, args.seed, {}), args.domain)
+    bad = ~np.isfinite(data.table.values)
+    if bad.any():  # a simulator's bug: not written out as if it were data
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise PluginError(
+            f"domain {args.domain!r}: simulated a non-finite value ({float(data.table.values[row, col])!r}) "
+            f"in column {data.table.names[col]!r}, data row {row + 1}"
+        )
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(data.table.names)

@@ -24,7 +24,7 @@ from . import plugins
 from .config import NO_HYPOTHESIS, CostModel, ExperimentConfig, StudyConfig, fill_hypotheses, locate, located
 from .errors import DmcaError, OutputError, PluginError, UsageError, os_reason
 from .opsmeter import FitMeter, measure_step
-from .types import DomainData, Graph
+from .types import DomainData, Graph, Table, Truth
 
 SCHEMA_VERSION = 1
 
@@ -64,6 +64,33 @@ def utc_now() -> str:
 def intervention_label(study: StudyConfig) -> str:
     iv = study.intervention
     return f"do({study.treatment}={iv.t1:g} vs {iv.t0:g})"
+
+
+def checked_domain_data(data: Any, domain: str) -> DomainData:
+    """What a domain's ``load`` returned, if it is what the core reads (a DomainData with a Table,
+    a true graph over its columns without a cycle); else one line naming the domain."""
+    if not isinstance(data, DomainData) or not isinstance(data.table, Table):
+        what = (
+            type(data.table).__name__ + " as its table"
+            if isinstance(data, DomainData)
+            else type(data).__name__
+        )
+        raise PluginError(f"domain {domain!r}: load returned {what}, not DomainData with a Table")
+    graph = data.true_graph
+    if graph is not None and not isinstance(graph, Graph):
+        raise PluginError(f"domain {domain!r}: its true graph is {type(graph).__name__}, not a Graph")
+    missing = [v for v in graph.nodes if v not in data.table.names] if graph is not None else []
+    if missing:
+        raise PluginError(
+            f"domain {domain!r}: its true graph names {', '.join(map(repr, missing))}, not in its data"
+        )
+    if graph is not None:
+        from .study import find_cycle
+
+        cycle = find_cycle(graph)
+        if cycle:
+            raise PluginError(f"domain {domain!r}: its true graph has a cycle: {' -> '.join(cycle)}")
+    return data
 
 
 def resolve_graph(spec: str | list[str], data: DomainData, where: str) -> Graph | None:
@@ -149,7 +176,9 @@ def run_step(task: StepTask) -> StepOutcome:
             domain = plugins.get_domain(study.domain)
             estimator = plugins.get_estimator(task.estimator)
             estimator_name = estimator.name
-            data = domain.load(study.hypothesis, study.rows, task.seed, study.params)
+            data = checked_domain_data(
+                domain.load(study.hypothesis, study.rows, task.seed, study.params), study.domain
+            )
             graph = resolve_graph(study.graph, data, where)
             result = run_study(
                 data.table,
@@ -164,6 +193,10 @@ def run_step(task: StepTask) -> StepOutcome:
                 meter=meter,
             )
             truth = data.truth(study.treatment, study.outcome, study.intervention.t0, study.intervention.t1)
+            if truth is not None and not isinstance(truth, Truth):  # read below, outside this try
+                raise PluginError(
+                    f"domain {study.domain!r}: its truth_fn returned {type(truth).__name__}, not a Truth"
+                )
         except DmcaError as exc:
             error, exit_code = str(exc), exc.exit_code
         except Exception as exc:  # a study that raises is reported as failed; the run goes on
@@ -247,6 +280,10 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
                 check(study.hypothesis, study.params)
             except UsageError as exc:
                 raise UsageError(f"{where}.params: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - a plugin's bug: one line naming it, not a traceback
+                raise PluginError(
+                    f"{where}.params: domain {study.domain!r}'s check raised {type(exc).__name__}: {exc}"
+                ) from None
         valid = tuple(domain.variables(study.hypothesis))
         _check_variables(study, valid, where)
         from .study import min_rows

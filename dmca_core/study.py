@@ -45,7 +45,7 @@ def _check_inputs(table: Table, treatment: str, outcome: str, t0: float, t1: flo
     if not finite.all():
         row, col = (int(i) for i in np.argwhere(~finite)[0])
         raise DataError(
-            f"column {table.names[col]!r}, data row {row + 1}: value {table.values[row, col]!r} "
+            f"column {table.names[col]!r}, data row {row + 1}: value {float(table.values[row, col])!r} "
             "is not a finite number"
         )
     need = min_rows(table.n_cols)
