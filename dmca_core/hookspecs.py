@@ -3,7 +3,10 @@
 Each hook hands the plugin a ``register`` callback (as datasette and llm do) and returns nothing;
 plugins call ``register(obj)`` once per object they provide. All implementations are called
 (none is ``firstresult``). When two plugins register the same ``name``, the first registration
-wins: built-in defaults are ``trylast`` so that a third-party plugin can replace them.
+wins: built-in defaults are ``trylast`` so that a third-party plugin can replace them (two
+third-party plugins clashing are warned about). ``dmca_core.plugins`` checks every registered
+object against its protocol's members (``plugins.REQUIRED``); a third-party plugin whose hook
+raises or registers an unfit object is skipped with a warning naming it.
 
 docs/plugins.md documents each hook; ``tests/test_hookspecs_docs.py`` keeps the two in step.
 """

@@ -2,7 +2,8 @@
 
 Hooks (``hookspecs.py``) hand plugins a ``register`` callback; what they register must satisfy
 one of these protocols. Every registered object has a ``name`` that users write in configs and on
-the command line.
+the command line. ``dmca_core.plugins.REQUIRED`` lists the members each kind must have (checked
+as plugins register them; tests/test_plugins.py keeps it in step with these protocols).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from .errors import DataError
+
 
 def _as_matrix(values: Any) -> np.ndarray:
     arr = np.ascontiguousarray(values, dtype=np.float64)
@@ -35,10 +37,25 @@ class Table:
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, Sequence[float] | np.ndarray]) -> Table:
+        """A table from ``{name: values}``, columns in the mapping's order; every column must be
+        numeric and one-dimensional, all of one length (else :class:`DataError` naming them)."""
         names = tuple(columns)
         if not names:
             return cls((), np.empty((0, 0)))
-        return cls(names, np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in names]))
+        arrays = []
+        for name in names:
+            try:
+                arr = np.asarray(columns[name], dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"column {name!r}: not numeric ({exc})") from None
+            if arr.ndim != 1:
+                raise DataError(f"column {name!r}: needs one value per row, got shape {arr.shape}")
+            arrays.append(arr)
+        lengths = {name: len(arr) for name, arr in zip(names, arrays, strict=True)}
+        if len(set(lengths.values())) > 1:
+            listed = ", ".join(f"{name} {n}" for name, n in lengths.items())
+            raise DataError(f"columns of unequal length (rows per column: {listed})")
+        return cls(names, np.column_stack(arrays))
 
     @property
     def n_rows(self) -> int:
@@ -221,11 +238,12 @@ class Graph:
 class EffectEstimate:
     """One backdoor-adjusted linear-regression estimate of E[Y|do(T=t1)] - E[Y|do(T=t0)].
 
-    The regression is ``Y ~ 1 + T + adjustment``; ``effect = (t1 - t0) * beta_T``.
-    ``se`` is the HC1 (heteroskedasticity-robust) standard error of ``effect`` and the interval
-    is ``effect ± 1.959963984540054 * se``. ``t_classical`` is the classical (homoskedastic) OLS
-    t-statistic of ``beta_T`` with ``dof = n - k`` degrees of freedom; the robustness value of
-    Cinelli & Hazlett (2020) is computed from it.
+    The regression is ``Y ~ 1 + T + adjustment`` on ``n`` rows with ``k`` coefficients (the
+    intercept counted); ``effect = (t1 - t0) * beta_T``. ``se`` is the HC3 (heteroskedasticity-
+    robust, leverage-corrected) standard error of ``effect`` and the interval is
+    ``effect -/+ t_{0.975, n-k} * se``, Student's t quantile (docs/metrics.md). ``t_classical`` is
+    the classical (homoskedastic) OLS t-statistic of ``beta_T`` and ``dof = n - k``; the robustness
+    value of Cinelli & Hazlett (2020) is computed from the two.
     """
 
     effect: float
