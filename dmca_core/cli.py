@@ -345,6 +345,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                             "version": i.version,
                             "hooks": i.hooks,
                             "provides": i.provides,
+                            **({"shadowed": i.shadowed} if i.shadowed else {}),
                         }
                         for i in infos
                     ],
@@ -369,8 +370,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"    hooks: {', '.join(i.hooks) or '-'}")
         if i.provides:  # the names users type: --estimator full, dmca keygen, domain: hello_linear
             print(f"    provides: {_provides_line(i.provides)}")
+        for kind, names in i.shadowed.items():  # a name another plugin also gives, and wins
+            for name, winner in names.items():
+                print(f"    shadowed: {_provides_line({kind: [name]})} (the one of {winner} is used)")
     for e in errors:
-        print(f"{e.name}  ({e.distribution} {e.version})  FAILED TO LOAD: {e.error}")
+        print(f"{e.name}  ({e.distribution} {e.version})  SKIPPED: {e.error}")
     return 0
 
 

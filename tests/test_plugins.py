@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import types
 from pathlib import Path
@@ -594,7 +595,7 @@ def test_two_plugins_providing_one_name_are_warned_about_once(installed) -> None
     assert infos["floor_b"].shadowed == {}
 
 
-def test_overriding_a_built_in_default_is_quiet_but_marked(use_plugin, fresh_state) -> None:
+def test_overriding_a_built_in_default_is_quiet_but_marked(use_plugin, fresh_state, capsys) -> None:
     import warnings
 
     mine = types.SimpleNamespace(name="jsonl", open=lambda path, *, fsync: None)
@@ -610,6 +611,18 @@ def test_overriding_a_built_in_default_is_quiet_but_marked(use_plugin, fresh_sta
         infos = {i.name: i for i in plugins.plugin_infos()}
     assert infos["dmca_core.default_plugins.jsonl_sink"].shadowed == {"telemetry_sinks": {"jsonl": "mysink"}}
     assert infos["mysink"].shadowed == {}
+    # `dmca plugins --all` says which one is used, in text and JSON
+    from dmca_core.cli import main
+
+    assert main(["plugins", "--all"]) == 0
+    text = capsys.readouterr().out.split("dmca_core.default_plugins.jsonl_sink", 1)[1]
+    assert text.splitlines()[3] == "    shadowed: telemetry sink jsonl (the one of mysink is used)"
+    assert main(["plugins", "--all", "--json"]) == 0
+    listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    assert listed["dmca_core.default_plugins.jsonl_sink"]["shadowed"] == {
+        "telemetry_sinks": {"jsonl": "mysink"}
+    }
+    assert "shadowed" not in listed["mysink"]
 
 
 # --- the names users type: hints --------------------------------------------------------------------
