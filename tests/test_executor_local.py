@@ -367,7 +367,9 @@ def write_plugin_elsewhere(tmp_path: Path, name: str) -> ModuleType:
     """A plugin module importable in this process only: its folder leaves sys.path at once."""
     folder = tmp_path / "elsewhere"
     folder.mkdir()
-    (folder / f"{name}.py").write_text("X = 1\n")
+    (folder / f"{name}.py").write_text(  # a real plugin: one hook, registering nothing
+        "from dmca_core import hookimpl\n\n\n@hookimpl\ndef register_domains(register):\n    pass\n"
+    )
     sys.path.insert(0, str(folder))
     try:
         return importlib.import_module(name)
