@@ -29,10 +29,13 @@ RUN pip install /wheels/*.whl && rm -r /wheels \
     && python -c "import sidrce._linescan, dmca_aes_gcm._envscan" \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin sidrce
 
-# the telemetry directory is mounted read-only; SIDRCE only reads it
+# the telemetry directory is mounted read-only; SIDRCE only reads it, as uid 10001: the files must
+# be readable by others (dmca creates them 0666 less the umask; with umask 077, chmod o+r them)
 USER sidrce
 WORKDIR /telemetry
 EXPOSE 8080
+# liveness (/healthz): the server answers. Whether it has data is /readyz's question (a file not
+# written yet, or without its key, is not a reason to restart the container)
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
 CMD ["sidrce", "serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -153,6 +153,8 @@ def test_results_get_the_permissions_open_would_give(hello, tmp_path: Path) -> N
     assert main(["run", str(_config(tmp_path)), "--quiet"]) == 0
     for name in ("results.json", "summary.md", "forest.png"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~mask, name
+    # the telemetry file too: SIDRCE may read it as another user (the compose stack's uid 10001)
+    assert stat.S_IMODE((tmp_path / "tel.jsonl").stat().st_mode) == 0o666 & ~mask
     # an existing file keeps its own mode, as open(path, "w") would
     os.chmod(out / "summary.md", 0o640)
     assert main(["run", str(_config(tmp_path)), "--quiet"]) == 0

@@ -137,8 +137,8 @@ def test_compose_services_images_and_secrets() -> None:
     services = c["services"]
     assert set(services) == {"sidrce", "grafana", "prometheus"}
     m = re.fullmatch(r"grafana/grafana:(\d+)\.(\d+)\.(\d+)", services["grafana"]["image"])
-    assert m and (int(m[1]), int(m[2])) >= (11, 5), (
-        "Grafana pinned to 11.5 or later (GF_PLUGINS_PREINSTALL_SYNC)"
+    assert m and (int(m[1]), int(m[2])) >= (12, 1), (
+        "Grafana pinned to 12.1 or later: GF_PLUGINS_PREINSTALL_SYNC came with grafana/grafana#105292"
     )
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
     genv = services["grafana"]["environment"]

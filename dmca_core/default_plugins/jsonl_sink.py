@@ -15,7 +15,10 @@ _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
 class FileHandle:
     def __init__(self, path: Path, fsync: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(path, _FLAGS, 0o600)
+        # created as open(path, "a") would (0666 less the umask), like the results: SIDRCE often
+        # runs as another user (the compose stack's uid 10001). Private runs: umask 077, or
+        # encrypt the telemetry
+        self._fd: int | None = os.open(path, _FLAGS, 0o666)
         self._fsync = fsync
 
     def write(self, data: bytes) -> None:
