@@ -92,7 +92,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--allow-plaintext", action="store_true")
     _closed(p)
-    p = sub.add_parser("gate", help="exit 1 when the telemetry fails the FTI bound or grade")
+    p = sub.add_parser(
+        "gate",
+        help="exit 1 when the telemetry fails the FTI bound or grade",
+        epilog="exit codes: 0 PASS; 1 FAIL (the bound, the grade or --min-records); 2 the gate could not "
+        "judge: bad arguments or settings, a file that cannot be read, an internal error",
+    )
     _common(p)
     p.add_argument("--max-fti", type=_nonneg, help="fail when fti_avg exceeds this")
     p.add_argument("--fail-on", choices=("FAIL", "WARN"), help="fail on a group graded this or worse")
@@ -102,7 +107,13 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="fail with fewer valid records, e.g. the run's step count: a cut or partial file (default 1)",
     )
-    p = sub.add_parser("serve", help="serve /report and /metrics over HTTP (Starlette + uvicorn)")
+    p = sub.add_parser(
+        "serve",
+        help="serve /report and /metrics over HTTP (Starlette + uvicorn)",
+        epilog="exit codes: 0 stopped by the server itself; 2 a setting or address that cannot work "
+        "(one line, before the port is bound); 130 Ctrl-C (SIGINT); SIGTERM ends it as a signal "
+        "(143 in a shell). SIGHUP only makes it look at the file at once.",
+    )
     p.add_argument("--telemetry", help="file to follow (default $SIDRCE_TELEMETRY or ops_telemetry.jsonl)")
     p.add_argument(
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 is explicit)"

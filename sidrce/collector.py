@@ -50,7 +50,7 @@ import numpy as np
 from dmca_core.errors import ConfigError, TelemetryRejected, UsageError
 from dmca_core.telemetry.record import REQUIRED, TS_PATTERN, is_valid_fast, not_unicode
 from sidrce import fti as F
-from sidrce.source import ReadError, Stream, cannot_read, read_all
+from sidrce.source import MAX_LINE, ReadError, Stream, cannot_read, read_all
 from sidrce.validate import (
     FAST,
     NUMBER_FIELDS,
@@ -853,6 +853,10 @@ class FileState:
 
     def cut(self, line: int, detail: str = "damaged gzip member") -> None:
         self.agg.reject(self.label, line, "truncated", detail)
+
+    def too_long(self, line: int, size: int) -> None:
+        self.agg.flush()  # the records before it were added already: keep the rejection in order
+        self.agg.reject(self.label, line, "not_json", f"line of {size} bytes, over the {MAX_LINE}-byte limit")
 
     def finish(self) -> None:
         if self.partial:  # the parent finishes the readers, with their state joined to its own

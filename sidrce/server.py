@@ -8,12 +8,13 @@ telemetry or compute anything: ``/report`` and ``/metrics`` return published byt
 reports are computed from the published snapshot off the event loop and cached.
 
 What the figures cover: every line read since the server started, across rotations (a renamed
-file is read to its end, then the new file is added, as ``sidrce collect ops.jsonl.1 ops.jsonl``
-would). A file truncated in place has lost its old lines, so the server starts over from the new
+file is read on while its writer appends, until idle for 20 polls, then the new file is added, as
+``sidrce collect ops.jsonl.1 ops.jsonl`` would; a copy renamed into place is read on from the same
+offset, see :class:`~sidrce.source.Follower`). A file truncated in place has lost its old lines, so the server starts over from the new
 contents, as ``sidrce collect ops.jsonl`` would (also when it grew past the old size between two
 polls: see :meth:`~sidrce.source.Stream.same_bytes`).
 
-Failures: a read error is retried at every poll and clears itself; a setting that cannot work
+Failures: a read error is retried at every poll and clears itself (said once on stderr); a setting that cannot work
 (encrypted lines, no key) stops the reading; an unexpected exception is caught, shown by /readyz
 and the thread goes on. /readyz and ``sidrce_telemetry_up`` say which (see docs/finops-spec.md).
 
@@ -31,6 +32,7 @@ import hmac
 import json
 import math
 import os
+import signal
 import socket
 import sys
 import threading
@@ -54,7 +56,7 @@ from sidrce import fti as F
 from sidrce.collector import Aggregator, Snapshot, settings_from_env, summarize
 from sidrce.gate import first_line, printable
 from sidrce.metrics import health_registry, registry_for
-from sidrce.source import Follower
+from sidrce.source import DRAIN_MIN_SECONDS, DRAIN_POLLS, Follower
 
 DEFAULT_TELEMETRY = "ops_telemetry.jsonl"
 FILTER_KEYS = ("domain", "hypothesis")
@@ -73,6 +75,9 @@ class Published:
     snap: Snapshot
     report: dict[str, Any]
     body: bytes
+    # False for the report published before the first complete read: /metrics then shows no
+    # counters, which would otherwise jump from 0 to the whole file (a rate() spike)
+    complete: bool = True
     rendered: dict[str, bytes] = attrs.field(factory=dict)  # /metrics bytes per content type
 
 
@@ -95,21 +100,27 @@ class Live:
         self._agg_args = {"allow_plaintext": allow_plaintext, "environ": environ}
         self.agg = Aggregator(**self._agg_args)
         self.restarts = 0
-        self.follower = Follower(self.path, self._sink)
+        # a renamed file still being written is read on until idle this long (docs/finops-spec.md)
+        self.drain_seconds = max(DRAIN_MIN_SECONDS, DRAIN_POLLS * poll_seconds)
+        self.follower = Follower(self.path, self._sink, drain_seconds=self.drain_seconds)
         self.poll_seconds = poll_seconds
         self.refresh_seconds = refresh_seconds
         self.error: str | None = None  # the last poll's read error; a good poll clears it
         self.fatal: str | None = None  # a setting that cannot work (e.g. no key): reading stops
         self.fault: str | None = None  # an unexpected exception in the thread: lines may be lost
+        self.rejecting: str | None = None  # lines were read and every one was rejected
+        self._said_error: str | None = None  # the read error last printed (None after a good poll)
         self.read_errors = 0  # polls that failed, for any of the three reasons
         self.last_read: float | None = None  # wall time of the last poll that read the file
         self.seen = False  # the file has existed and been read once
         self.ready = threading.Event()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by SIGHUP (and stop): poll at once
+        self._hup = False
         self._thread: threading.Thread | None = None
         self._filtered: OrderedDict[tuple[int, str | None, str | None], bytes] = OrderedDict()
         self._filter_lock = threading.Lock()
-        self.current = self._publish()
+        self.current = self._publish(complete=False)
 
     def _sink(self, generation: int) -> Any:
         if self.follower.truncated:
@@ -122,12 +133,12 @@ class Live:
     def _version(self) -> tuple[int, int]:
         return (self.restarts, self.agg.version)
 
-    def _publish(self) -> Published:
+    def _publish(self, *, complete: bool = True) -> Published:
         version = self._version()
         snap = self.agg.snapshot()
         report = summarize(snap, **self.settings)
         body = json.dumps(report, allow_nan=False, separators=(",", ":")).encode()
-        pub = Published(version, snap, report, body)
+        pub = Published(version, snap, report, body, complete)
         for accept in PRERENDER:
             render_metrics(pub, accept)
         return pub
@@ -136,8 +147,15 @@ class Live:
         self._thread = threading.Thread(target=self._run, name="sidrce-follower", daemon=True)
         self._thread.start()
 
+    def hup(self) -> None:
+        """SIGHUP (e.g. logrotate's ``postrotate kill -HUP``): look at the file at once. Rotation
+        and truncation are found at every poll anyway; nothing is reopened or reset."""
+        self._hup = True
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             if self._thread.is_alive():  # still inside a read: closing its descriptor under it is worse
@@ -156,15 +174,39 @@ class Live:
                 self._fault("reading", exc)
             try:
                 now = time.monotonic()
-                changed = self._version() != self.current.version
+                # complete: the file has been read to its end once (not only polled while missing)
+                complete = self.seen and not busy
+                changed = self._version() != self.current.version or (complete and not self.current.complete)
                 if changed and (not busy and (now - last >= self.refresh_seconds or not self.ready.is_set())):
-                    self.current = self._publish()
+                    self.current = self._publish(complete=complete)
                     last = now
+                    self._check_rejecting()
             except Exception as exc:  # noqa: BLE001 - nor one report that cannot be built (not a failed read)
                 self._fault("publishing", exc)
             if not busy:
                 self.ready.set()
-                self._stop.wait(self.poll_seconds)
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+                if self._hup:
+                    self._hup = False
+                    print(f"sidrce: SIGHUP: checking {self.path} for rotation now", file=sys.stderr)
+
+    def _check_rejecting(self) -> None:
+        """Lines were read and none was a record (a wrong key, not telemetry): not ready, said once."""
+        report = self.current.report
+        why = None
+        rejected = report["rejected"]
+        total = sum(rejected.values())
+        if report["count"] == 0 and total:
+            reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(rejected.items()))
+            why = f"{self.path}: every line read was rejected ({reasons})"
+            if rejected.get("unknown_kid", 0) > total / 2:
+                why += ": sealed with a key that is not configured; set SIDRCE_AES_KEY (or SIDRCE_AES_KEYS) to the key the emitter used"
+            elif rejected.get("not_json", 0) + rejected.get("schema", 0) > total / 2:
+                why += ": is it a DMCA telemetry file?"
+            if why != self.rejecting:
+                print(f"sidrce: error: {printable(why)}", file=sys.stderr)
+        self.rejecting = why
 
     def _fault(self, doing: str, exc: Exception) -> None:
         first = first_line(exc)
@@ -188,8 +230,12 @@ class Live:
         except OSError as exc:  # e.g. the file replaced by a directory: polled again, may recover
             self.error = f"{self.path}: {exc.strerror or exc}"
             self.read_errors += 1
+            if self.error != self._said_error:  # once, again only when it changes or comes back
+                print(f"sidrce: error: {printable(self.error)}", file=sys.stderr)
+                self._said_error = self.error
             return False
         self.error = None
+        self._said_error = None
         if self.follower.stream is not None:
             self.seen = True
             self.last_read = time.time()
@@ -207,7 +253,7 @@ class Live:
             return "reading telemetry"
         if not self.seen:
             return f"{self.path}: no such file yet (waiting for it)"
-        return None
+        return self.rejecting
 
     def health(self) -> dict[str, Any]:
         """State of the reading, for /metrics."""
@@ -233,7 +279,8 @@ def render_metrics(pub: Published, accept: str) -> tuple[bytes, str]:
     encoder, content_type = choose_encoder(accept)
     body = pub.rendered.get(content_type)
     if body is None:
-        body = pub.rendered[content_type] = encoder(registry_for(lambda: pub.report))
+        report = pub.report if pub.complete else None
+        body = pub.rendered[content_type] = encoder(registry_for(lambda: report))
     return body, content_type
 
 
@@ -265,6 +312,46 @@ def timing_from_env(env: Mapping[str, str]) -> dict[str, float]:
             raise ConfigError(f"{var}: expected a finite number of seconds >= {least:g}, got {text!r}")
         out[key] = value
     return out
+
+
+def token_from_env(env: Mapping[str, str]) -> str:
+    """``SIDRCE_TOKEN`` without surrounding whitespace (a secret file's trailing newline); "" when
+    unset or empty; ConfigError when it is only whitespace (surely not the token meant)."""
+    raw = env.get("SIDRCE_TOKEN", "")
+    token = raw.strip()
+    if raw and not token:
+        raise ConfigError(
+            "SIDRCE_TOKEN: only whitespace; set the token, or unset the variable to serve without one"
+        )
+    return token
+
+
+def check_keys(env: Mapping[str, str]) -> None:
+    """With ``SIDRCE_AES_KEY``/``SIDRCE_AES_KEYS`` set, every installed encryptor parses them now:
+    a bad key is a ConfigError at startup (naming the variable, never the key), not a 503 once an
+    envelope arrives, nor unnoticed on plaintext telemetry."""
+    if not (env.get("SIDRCE_AES_KEY", "").strip() or env.get("SIDRCE_AES_KEYS", "").strip()):
+        return
+    from dmca_core import plugins
+
+    for name, enc in plugins.encryptors().items():
+        try:
+            enc.reader(environ=env)
+        except DmcaError as exc:
+            raise ConfigError(first_line(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - its text might quote the key: name the type only
+            raise ConfigError(
+                f"SIDRCE_AES_KEY/SIDRCE_AES_KEYS: encryptor {name} cannot use the key ({type(exc).__name__})"
+            ) from None
+
+
+def check_settings(env: Mapping[str, str]) -> None:
+    """Every setting from the environment, checked before the port is bound: a bad one is a
+    ConfigError (one line, exit 2)."""
+    settings_from_env(env)
+    timing_from_env(env)
+    token_from_env(env)
+    check_keys(env)
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -343,8 +430,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         env = os.environ if environ is None else environ
         base_env, asdpi_env = settings_from_env(env)
-        state["token"] = env.get("SIDRCE_TOKEN", "")
-        lv = state["live"] = Live(
+        state["token"] = token_from_env(env)
+        lv = state["live"] = app.state.live = Live(
             telemetry_path(telemetry, env),
             baseline=baseline if baseline is not None else base_env,
             lambda_asdpi=lambda_asdpi if lambda_asdpi is not None else asdpi_env,
@@ -370,7 +457,19 @@ def create_app(
     )
 
 
-app = create_app()
+def __getattr__(name: str) -> Any:
+    """``app`` for ``uvicorn sidrce.server:app``, made on first use: its settings are checked then,
+    and a bad one is one line and exit 2 (uvicorn lets SystemExit through), not a traceback."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    global app
+    try:
+        check_settings(os.environ)
+    except DmcaError as exc:
+        print(f"sidrce: error: {printable(first_line(exc))}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    app = create_app()
+    return app
 
 
 def listen(host: str, port: int) -> list[socket.socket]:
@@ -422,8 +521,7 @@ def serve(args: Any) -> int:
     import uvicorn
 
     # every setting checked before uvicorn starts: a bad one is one line and exit 2, not a traceback
-    settings_from_env(os.environ)
-    timing_from_env(os.environ)
+    check_settings(os.environ)
     path = telemetry_path(args.telemetry, os.environ)
     # bound here, so that an address in use is one line and exit 2, and the line below is printed
     # only once the port is ours (with the real port when --port 0)
@@ -432,7 +530,7 @@ def serve(args: Any) -> int:
     print(
         f"sidrce: serving http://{_url_host(args.host)}:{port}/dashboard (telemetry {path})", file=sys.stderr
     )
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SIDRCE_TOKEN"):
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not token_from_env(os.environ):
         print(
             f"sidrce: warning: serving on {args.host} without SIDRCE_TOKEN: anyone who can reach "
             "this port can read the report",
@@ -444,9 +542,23 @@ def serve(args: Any) -> int:
         lambda_asdpi=args.lambda_asdpi,
         allow_plaintext=args.allow_plaintext,
     )
+
+    def on_hup(signum: int, frame: Any) -> None:
+        live = getattr(application.state, "live", None)
+        if live is not None:
+            live.hup()  # its thread says so on stderr
+
+    # logrotate's habitual `postrotate kill -HUP` must not stop the server (SIGHUP's default)
+    hup = getattr(signal, "SIGHUP", None)
+    previous = signal.signal(hup, on_hup) if hup is not None else None
     try:
         uvicorn.Server(uvicorn.Config(application, log_level="warning")).run(sockets=socks)
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn shut down cleanly, then raised SIGINT again; the shell's code, no traceback
+        return 130
     finally:
+        if hup is not None:
+            signal.signal(hup, previous)
         for sock in socks:
             sock.close()
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 import zlib
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,15 @@ from typing import Protocol
 CHUNK = 8 << 20  # large binary reads: fewer system calls and fewer Python-level splits
 GZIP_MAGIC = b"\x1f\x8b\x08"
 FINGERPRINT = 64  # bytes before the read offset compared on each poll (see Stream.same_bytes)
+HEAD = 4096  # first bytes of a file kept to recognise a copy of it put in its place (Stream.adopt)
+# A line longer than this is rejected (not_json) and its bytes are skipped as they are read, never
+# held: a file without newlines must not grow the reader's memory without bound. A record is a few
+# hundred bytes; an envelope of a large batch stays far below this.
+MAX_LINE = 1 << 20
+# A renamed (rotated) file still written by the process that had it open is read on until no byte
+# has been added to it for this many polls (at least DRAIN_MIN_SECONDS); then the new file is read.
+DRAIN_POLLS = 20
+DRAIN_MIN_SECONDS = 1.0
 
 
 class ReadError(OSError):
@@ -41,6 +51,9 @@ class LineSink(Protocol):
 
     def finish(self) -> None:
         """The stream ended (end of file, rotation or truncation)."""
+
+    # optional: ``too_long(line, size)``, line ``line`` is longer than :data:`MAX_LINE` (its bytes
+    # were skipped); a sink without it gets ``cut(line, detail)``
 
 
 class _Gunzip:
@@ -179,6 +192,8 @@ class Stream:
         self._gz: _Gunzip | None = None
         self._sniffed = start > 0
         self._last = b""  # the last bytes read: a file truncated and regrown past offset differs here
+        self._head = b""  # the first HEAD bytes of the file (when read from its start)
+        self._skipping = -1  # >= 0: inside a line longer than MAX_LINE, this many bytes skipped so far
         self.closed = False
 
     def pump(self, limit: int | None = None) -> int:
@@ -192,6 +207,8 @@ class Stream:
                 raise ReadError(exc.errno, exc.strerror) from exc
             if not raw:
                 break
+            if self.offset < HEAD and self.offset == len(self._head):
+                self._head += raw[: HEAD - self.offset]
             self.offset += len(raw)
             self._last = (self._last + raw[-FINGERPRINT:])[-FINGERPRINT:]
             total += len(raw)
@@ -213,24 +230,75 @@ class Stream:
                 self.sink.cut(self.line)
                 self.line += 1
                 self._pending = b""
+                self._skipping = -1
             else:
                 self._lines_plain(part)
 
     def _lines_plain(self, data: bytes) -> None:
         if not data:
             return
+        if self._skipping >= 0:  # inside a line too long to keep: drop bytes up to its newline
+            nl = data.find(b"\n")
+            if nl < 0:
+                self._skipping += len(data)
+                return
+            self._too_long(self._skipping + nl)
+            data = data[nl + 1 :]
+            if not data:
+                return
         cut = data.rfind(b"\n")
         if cut < 0:
-            self._pending += data
+            if len(self._pending) + len(data) > MAX_LINE:
+                self._skipping = len(self._pending) + len(data)
+                self._pending = b""
+            else:
+                self._pending += data
             return
         start = 0
         if self._pending:
             # the held-back line and its end go first, alone: no copy of the whole read
             start = data.find(b"\n") + 1
-            self._block(self._pending + data[:start])
-        self._pending = data[cut + 1 :]
+            if len(self._pending) + start - 1 > MAX_LINE:
+                self._too_long(len(self._pending) + start - 1)
+            else:
+                self._block(self._pending + data[:start])
+        self._pending = b""
+        rest = data[cut + 1 :]
         if start <= cut:
-            self._block(memoryview(data)[start : cut + 1])
+            self._complete(data, start, cut + 1)
+        if len(rest) > MAX_LINE:
+            self._skipping = len(rest)
+        else:
+            self._pending = rest
+
+    def _complete(self, data: bytes, start: int, end: int) -> None:
+        """``data[start:end]``: complete lines; any longer than MAX_LINE is rejected, not passed on.
+        Each step jumps to the last newline within MAX_LINE + 1 bytes, so an ordinary block costs a
+        few ``rfind`` calls, not a pass over every line."""
+        pos = block_start = start
+        while end - pos > MAX_LINE:
+            nl = data.rfind(b"\n", pos, pos + MAX_LINE + 1)
+            if nl >= 0:
+                pos = nl + 1
+                continue
+            # the line starting at pos is too long: lines before it go on, it is skipped
+            if pos > block_start:
+                self._block(memoryview(data)[block_start:pos])
+            nl = data.find(b"\n", pos, end)
+            self._too_long(nl - pos)
+            pos = block_start = nl + 1
+        if block_start < end:
+            self._block(memoryview(data)[block_start:end])
+
+    def _too_long(self, size: int) -> None:
+        detail = f"line of {size} bytes, longer than the limit of {MAX_LINE}"
+        too_long = getattr(self.sink, "too_long", None)
+        if too_long is not None:
+            too_long(self.line, size)
+        else:
+            self.sink.cut(self.line, detail)
+        self.line += 1
+        self._skipping = -1
 
     def _block(self, block: bytes | memoryview) -> None:
         line0 = self.line
@@ -244,6 +312,43 @@ class Stream:
         k = len(self._last)
         return k == 0 or not self.seekable or os.pread(self.fd, k, self.offset - k) == self._last
 
+    def adopt(self, path: Path) -> bool:
+        """Whether ``path`` (another file) begins with every byte read here so far, as a copy of this
+        file put in its place would (``cp f f.tmp && mv f.tmp f``); if so, read on from ``path`` at
+        the same offset instead of counting its lines again. Compared: the first :data:`HEAD` bytes
+        and the :data:`FINGERPRINT` bytes before the offset (cheap; a rotated log's new file
+        starts with other lines). Plain files read from their start only: a gzip stream's decoder
+        state cannot move to another file."""
+        if (
+            self._gz is not None
+            or not self.seekable
+            or self.offset == 0
+            or len(self._head) < min(HEAD, self.offset)
+        ):
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError:
+            return False
+        try:
+            st = os.fstat(fd)
+            k = len(self._last)
+            same = (
+                stat.S_ISREG(st.st_mode)
+                and st.st_size >= self.offset
+                and os.pread(fd, len(self._head), 0) == self._head
+                and os.pread(fd, k, self.offset - k) == self._last
+            )
+        except OSError:
+            same = False
+        if not same:
+            os.close(fd)
+            return False
+        os.close(self.fd)
+        self.fd = fd
+        self.ino = (st.st_dev, st.st_ino)
+        return True
+
     def close(self, *, final: bool = True) -> None:
         """End of this stream: a held-back line without ``\\n`` goes to ``sink.tail``."""
         if self.closed:
@@ -253,7 +358,9 @@ class Stream:
             if final:
                 if self._gz is not None:  # bytes held back to judge a possible member start
                     self._decoded(self._gz.feed(b"", final=True))
-                if self._pending:
+                if self._skipping >= 0:  # the file ends inside a line too long to keep
+                    self._too_long(self._skipping)
+                elif self._pending:
                     self.sink.tail(self._pending, self.line)
                     self.line += 1
                 elif self._gz is not None and self._gz.in_member:
@@ -296,14 +403,22 @@ class Follower:
     """Follow ``path`` as it grows, is rotated (new inode) or truncated (size below what was read).
 
     ``new_sink()`` makes the sink for each new stream; each :meth:`poll` reads only new bytes.
+
+    Rotation by rename: the old file (by the descriptor already open) is read on while its writer
+    keeps adding to it, until nothing has been added for ``drain_seconds``; only then is the new
+    file read. A new file that begins with every byte read from the old one (a copy put in its
+    place by rename) is read on from the same offset (:meth:`Stream.adopt`).
     """
 
-    def __init__(self, path: Path, new_sink) -> None:  # noqa: ANN001 - a factory of LineSink
+    def __init__(self, path: Path, new_sink, *, drain_seconds: float = 5.0) -> None:  # noqa: ANN001 - a factory of LineSink
         self.path = Path(path)
         self.new_sink = new_sink
         self.stream: Stream | None = None
         self.generation = 0
         self.truncated = False  # while ``new_sink`` runs: True if the file was truncated in place
+        self.drain_seconds = drain_seconds
+        self.draining = False  # the path is another file now; the old one is still being read
+        self._active = 0.0  # monotonic time the current stream last gave bytes (or was opened)
 
     def poll(self, limit: int | None = 64 << 20) -> int:
         try:
@@ -312,10 +427,28 @@ class Follower:
             st = None
         got = 0
         cur = self.stream
+        now = time.monotonic()
         if cur is not None:
             rotated = st is None or (st.st_dev, st.st_ino) != cur.ino
+            if rotated and st is not None and stat.S_ISREG(st.st_mode):
+                n = cur.pump()  # what the old file got before the copy was made
+                got += n
+                if cur.adopt(self.path):
+                    self.draining = False
+                    self._active = now
+                    return got + cur.pump(limit)
+                if n:
+                    self._active = now
+            elif rotated:
+                n = cur.pump()
+                got += n
+                if n:
+                    self._active = now
             if rotated:
-                got += cur.pump()  # the old file may still have lines written before the rename
+                if now - self._active < self.drain_seconds:
+                    self.draining = True  # its writer may still hold it open: read it on first
+                    return got
+                self.draining = False
                 cur.close()
                 self.stream = cur = None
             elif st is not None and (st.st_size < cur.offset or not cur.same_bytes()):
@@ -328,12 +461,16 @@ class Follower:
             try:
                 self.stream = cur = Stream(self.path, self.new_sink(self.generation))
                 self.generation += 1
+                self._active = now
             except FileNotFoundError:
                 return got
             finally:
                 self.truncated = False
         if cur is not None:
-            got += cur.pump(limit)
+            n = cur.pump(limit)
+            if n:
+                self._active = now
+            got += n
         return got
 
     def close(self) -> None:

@@ -179,6 +179,7 @@ def test_server_starts_over_after_truncation_but_keeps_rotated_lines(tmp_path: P
     path = tmp_path / "ops.jsonl"
     path.write_bytes(b"".join(line(r) for r in rows(50)))
     live = Live(path, baseline=None, lambda_asdpi=0.1)
+    live.follower.drain_seconds = 0  # go to the new file at once (draining: test_sidrce_rotation.py)
     try:
         live.follower.poll()
         assert live._publish().report["count"] == 50

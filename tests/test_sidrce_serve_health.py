@@ -70,7 +70,7 @@ def test_a_report_that_cannot_be_built_is_a_fault_not_a_failed_read(
     path.write_bytes(rec(1))
     live = Live(path, baseline=None, lambda_asdpi=0.1, poll_seconds=0.01, refresh_seconds=0)
 
-    def publish() -> Any:
+    def publish(**kw: Any) -> Any:
         raise RuntimeError("no report")
 
     monkeypatch.setattr(live, "_publish", publish)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from live_server import free_port, running_sidrce, wait_for
+from live_server import answering_sidrce, free_port, running_sidrce, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidrce.collector import collect
@@ -104,12 +104,18 @@ def test_report_filters_metrics_and_bad_params(tmp_path: Path) -> None:
 def test_metrics_show_no_figures_before_the_first_record(tmp_path: Path) -> None:
     path = tmp_path / "ops.jsonl"
     path.write_bytes(b"junk\n")
-    with running(path) as base, httpx.Client(base_url=base, timeout=10) as c:
+    with answering_sidrce(path, ENV) as c:
 
         def families() -> dict[str, Any]:
             return {f.name: f for f in text_string_to_metric_families(c.get("/metrics").text)}
 
+        # every line read was rejected: not ready, and /metrics says so, with the reason
+        why = wait_for(
+            lambda: c.get("/readyz").status_code == 503 and "rejected" in c.get("/readyz").text, "503"
+        )
+        assert why and "1 not_json" in c.get("/readyz").json()["error"]
         fams = families()
+        assert fams["sidrce_telemetry_up"].samples[0].value == 0
         assert fams["sidrce_telemetry_records"].samples[0].value == 0
         assert {"sidrce_lambda_effective", "sidrce_fti_avg", "sidrce_fti_grade_worst"}.isdisjoint(fams)
         assert c.get("/report").json()["lambda_effective"] == 0.5  # the spec's "no evidence" value
@@ -120,6 +126,8 @@ def test_metrics_show_no_figures_before_the_first_record(tmp_path: Path) -> None
         assert fams["sidrce_lambda_effective"].samples[0].value == pytest.approx(
             collect([path])["lambda_effective"]
         )
+        assert c.get("/readyz").json() == {"status": "ready", "records": 4}
+        assert fams["sidrce_telemetry_up"].samples[0].value == 1
 
 
 def test_token_required_when_set(tmp_path: Path) -> None:

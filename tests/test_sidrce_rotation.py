@@ -1,0 +1,186 @@
+"""Following a telemetry file through rotation: a renamed file still being written is read to its
+end before the new one; a copy put in place by rename is not counted twice; an over-long line is
+rejected without being held in memory (server, collect and validate alike)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sidrce.collector import Aggregator, collect
+from sidrce.source import MAX_LINE, Follower
+
+
+def rec(i: int, d: str = "d") -> bytes:
+    r = {
+        "domain": d,
+        "hypothesis": "H",
+        "step": i,
+        "intervention": "-",
+        "infra_cost_usd": float(i % 7 + 1),
+        "qps": 10.0 + i % 5,
+        "latency_p95_ms": 20.0 + i % 3,
+    }
+    return json.dumps(r).encode() + b"\n"
+
+
+def follow(path: Path, drain: float) -> tuple[Aggregator, Follower]:
+    agg = Aggregator()
+    fol = Follower(path, lambda gen: agg.file(f"{path}#{gen}"), drain_seconds=drain)
+    return agg, fol
+
+
+def test_a_renamed_file_still_written_is_read_to_its_end_first(tmp_path: Path) -> None:
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0.5)
+    writer = path.open("ab")  # like `dmca run`: its descriptor stays open across the rename
+    try:
+        for i in range(12):
+            writer.write(rec(i))
+        writer.flush()
+        fol.poll()
+        agg.flush()
+        assert agg.cols.n == 12
+        path.rename(tmp_path / "tel.jsonl.1")
+        path.write_bytes(rec(1000, d="new"))
+        for i in range(12, 80):  # the run goes on writing to the renamed file
+            writer.write(rec(i))
+            writer.flush()
+            fol.poll()
+            assert fol.draining
+        deadline = time.monotonic() + 10
+        while fol.draining or fol.generation < 2:
+            assert time.monotonic() < deadline, "the old file was never let go"
+            time.sleep(0.05)
+            fol.poll()
+    finally:
+        writer.close()
+        fol.close()
+    agg.flush()
+    # every line of the renamed file, then the new one, as `sidrce collect tel.jsonl.1 tel.jsonl`
+    assert agg.cols.n == 81
+    assert agg.report() == collect([tmp_path / "tel.jsonl.1", path])
+
+
+def test_the_new_file_waits_only_while_the_old_one_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0.3)
+    path.write_bytes(rec(1))
+    fol.poll()
+    time.sleep(0.4)  # idle longer than the grace period before the rename: no wait at all
+    path.rename(tmp_path / "tel.jsonl.1")
+    path.write_bytes(rec(2, d="new"))
+    fol.poll()
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 2 and not fol.draining
+
+
+def test_replace_by_rename_of_a_copy_is_not_counted_again(tmp_path: Path) -> None:
+    src = tmp_path / "src.jsonl"
+    path = tmp_path / "h.jsonl"
+    agg, fol = follow(path, drain=0)
+    total = 0
+    for n in (10, 25, 40):  # `cp src .h.tmp && mv .h.tmp h.jsonl`, the source growing in between
+        src.write_bytes(b"".join(rec(i) for i in range(n)))
+        tmp = tmp_path / ".h.tmp"
+        shutil.copyfile(src, tmp)
+        tmp.rename(path)
+        total = n
+        fol.poll()
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == total == collect([path])["count"]
+    assert fol.generation == 1  # one stream: each copy continued it
+
+
+def test_a_new_file_with_other_lines_is_a_rotation_not_a_copy(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    agg, fol = follow(path, drain=0)
+    path.write_bytes(b"".join(rec(i) for i in range(10)))
+    fol.poll()
+    tmp = tmp_path / ".h.tmp"
+    # as long as the old file, same last line, another first line: not a continuation
+    tmp.write_bytes(rec(0, d="e") + b"".join(rec(i) for i in range(1, 10)) + rec(10))
+    tmp.rename(path)
+    fol.poll()
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 21 and fol.generation == 2
+
+
+def test_an_over_long_line_is_a_not_json_rejection(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    with path.open("wb") as f:
+        f.write(rec(1))
+        f.write(b"x" * (3 * MAX_LINE) + b"\n")  # inside one read
+        f.write(rec(2))
+        f.write(b"{" * MAX_LINE + b"\n")  # exactly the limit: an ordinary (bad) line
+        f.write(b"y" * (MAX_LINE + 1) + b"\n")
+        f.write(rec(3))
+        f.write(b"z" * (2 * MAX_LINE))  # the end, without newline
+    got = collect([path])
+    assert got["count"] == 3 and got["rejected"] == {"not_json": 4}
+    lines = [(e["line"], e["detail"]) for e in got["rejected_examples"]]
+    assert lines[0] == (2, f"line of {3 * MAX_LINE} bytes, over the {MAX_LINE}-byte limit")
+    assert [n for n, _ in lines] == [2, 4, 5, 7] and "over the" not in lines[1][1]
+    out = subprocess.run(
+        [sys.executable, "-m", "sidrce.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert (
+        out.stdout.splitlines()[0]
+        == f"{path}:2: not_json (line of {3 * MAX_LINE} bytes, over the {MAX_LINE}-byte limit)"
+    )
+    assert out.stderr.endswith("3 valid records, 4 bad lines\n")
+
+
+def test_the_follower_holds_no_over_long_line(tmp_path: Path) -> None:
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0)
+    path.write_bytes(rec(1))
+    fol.poll()
+    with path.open("ab") as f:
+        for _ in range(6):  # written in pieces, each poll sees a part of the line
+            f.write(b"x" * (MAX_LINE // 2))
+            f.flush()
+            fol.poll()
+            assert fol.stream is not None and len(fol.stream._pending) <= MAX_LINE
+        f.write(b"\n" + rec(2))
+    fol.poll()
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 2 and agg.rejected == {"not_json": 1}
+    assert agg.examples[0]["line"] == 2 and f"{3 * MAX_LINE} bytes" in agg.examples[0]["detail"]
+
+
+def _peak_rss_kib(path: Path) -> int:
+    code = (
+        "import resource, sys; from sidrce.collector import collect; collect([sys.argv[1]]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+def test_reading_a_huge_line_does_not_grow_memory(tmp_path: Path) -> None:
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(rec(1) + b"x\n")
+    huge = tmp_path / "huge.jsonl"
+    with huge.open("wb") as f:
+        f.write(rec(1))
+        block = b"x" * (8 << 20)
+        for _ in range(12):  # 96 MiB without a newline
+            f.write(block)
+    base = _peak_rss_kib(small)
+    peak = _peak_rss_kib(huge)
+    # reads are 8 MiB; holding the line would take 96 MiB and more for its copies
+    assert peak - base < 48 * 1024, (base, peak)
