@@ -298,7 +298,9 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
     else:
         # user data: read it once here so a bad file stops the run before it starts
         try:
-            data = domain.load(study.hypothesis, study.rows, seed, study.params)
+            data = checked_domain_data(
+                domain.load(study.hypothesis, study.rows, seed, study.params), study.domain
+            )
         except UsageError as exc:  # names the file, column and line; a config's study, too
             if not where.startswith("studies["):
                 raise  # `dmca estimate --data`: the file is the whole input
@@ -522,14 +524,11 @@ def run_experiment(
             final = [o for o in outcomes if o is not None]
             summary = RunSummary(run_id, out, telemetry_path, final, resolved)
             write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
+    kept = len(summary.outcomes) - len(summary.failed)
+    what_is_kept = f"{kept} of {len(summary.outcomes)} steps finished; results in {out}/"
     if write_error is not None:
-        kept = len(summary.outcomes) - len(summary.failed)
-        raise OutputError(
-            f"{write_error}; {kept} of {len(summary.outcomes)} steps finished, results in {out}/"
-        )
+        raise OutputError(f"{write_error}; {what_is_kept}")
     if interrupted is not None:
-        kept = len(summary.outcomes) - len(summary.failed)
-        # for the CLI's last line: what the user has after pressing Ctrl-C
-        interrupted.dmca_kept = f"{kept} of {len(summary.outcomes)} steps finished; results in {out}/"  # type: ignore[attr-defined]
+        interrupted.dmca_kept = what_is_kept  # type: ignore[attr-defined] # the CLI's last line
         raise interrupted
     return summary

@@ -141,7 +141,7 @@ def test_a_telemetry_file_that_fills_up_stops_the_run_and_keeps_the_results(
     )
     rows = json.loads((tmp_path / "results" / "results.json").read_text())["results"]
     kept = sum(r["status"] == "ok" for r in rows)
-    assert line.endswith(f"; {kept} of 4 steps finished, results in {tmp_path / 'results'}/")
+    assert line.endswith(f"; {kept} of 4 steps finished; results in {tmp_path / 'results'}/")
     assert len(rows) == 4 and kept == (2 if batch == 1 else 4)  # mid-run: the others are stopped
     assert all("the run stopped: telemetry.path" in r["error"] for r in rows if r["status"] != "ok")
 
