@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import reprlib
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Iterable, Mapping
@@ -82,9 +83,17 @@ _environ: Mapping[str, str] = os.environ
 # plugin name -> (the plugin object checked, its LoadError or None): each plugin is checked once
 _verdicts: dict[str, tuple[object, LoadError | None]] = {}
 _warned: set[tuple[str, ...]] = set()  # name clashes already warned about
-# plugins whose hooks are running: a hook that looks plugins up (get_estimator in a wrapper's hook)
-# sees the others, not itself, instead of recursing without end
-_busy: set[str] = set()
+# plugins whose hooks are running in this thread: a hook that looks plugins up (get_estimator in a
+# wrapper's hook) sees the others, not itself, instead of recursing without end. Per thread: a
+# second thread (a Dask worker runs tasks in threads) must still see a plugin the first is calling
+_running = threading.local()
+
+
+def _busy() -> set[str]:
+    busy = getattr(_running, "names", None)
+    if busy is None:
+        busy = _running.names = set()
+    return busy
 
 
 def _env_list(environ: Mapping[str, str], key: str) -> set[str] | None:
@@ -277,7 +286,7 @@ def _call(impl: Any, hook: str) -> tuple[list[Any], Problem | None]:
 
     if impl.hookwrapper or impl.wrapper:
         return [], (f"{hook} is declared as a hook wrapper; dmca's hooks take plain implementations", None)
-    _busy.add(impl.plugin_name)
+    _busy().add(impl.plugin_name)
     try:
         impl.function(*({"register": register}[arg] for arg in impl.argnames))
     except _Invalid:
@@ -286,7 +295,7 @@ def _call(impl: Any, hook: str) -> tuple[list[Any], Problem | None]:
         if not bad:
             return [], (f"{hook} raised {type(exc).__name__}: {_one_line(exc)}", exc)
     finally:
-        _busy.discard(impl.plugin_name)
+        _busy().discard(impl.plugin_name)
     if bad:  # also when the hook swallowed _Invalid
         return [], (f"registered {bad[0]}", None)
     return found, None
@@ -330,7 +339,7 @@ def _verdict(name: str, plugin: object) -> LoadError | None:
     seen = _verdicts.get(name)
     if seen is not None and seen[0] is plugin:
         return seen[1]
-    if name in _busy:
+    if name in _busy():
         return None  # being checked further up the stack; that check decides
     problem = _problem_of(plugin)
     if problem is not None:
@@ -379,7 +388,7 @@ def _collect(hook: str) -> list[tuple[Any, Any]]:
 
             impl.function(register=register)
             continue
-        if impl.plugin_name in _busy or _verdict(impl.plugin_name, impl.plugin) is not None:
+        if impl.plugin_name in _busy() or _verdict(impl.plugin_name, impl.plugin) is not None:
             continue
         objects, problem = _call(impl, hook)
         if problem is not None:  # failed now though it passed its check: skip it from here on

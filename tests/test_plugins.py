@@ -690,3 +690,31 @@ def test_a_hook_that_looks_up_another_estimator_sees_the_others_not_itself(use_p
         warnings.simplefilter("error")
         assert type(plugins.get_estimator("wrapped").inner) is type(fallback)
         assert plugins.skipped("wrapping") is None
+
+
+def test_a_plugin_whose_hook_runs_in_one_thread_is_seen_by_another(use_plugin) -> None:
+    # the recursion guard is per thread: a Dask worker runs steps in threads, and one thread's
+    # lookup must not lose a plugin whose hook another thread happens to be inside
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+    block = [False]
+
+    @hookimpl
+    def register_estimators(register):
+        if block[0] and threading.current_thread() is not threading.main_thread():
+            inside.set()
+            release.wait(5)
+        register(_Est("threaded", 1))
+
+    use_plugin(_module("threaded_plugin", register_estimators=register_estimators))
+    assert "threaded" in plugins.estimators()  # checked once, in this thread
+    block[0] = True
+    other = threading.Thread(target=plugins.estimators)
+    other.start()
+    try:
+        assert inside.wait(5)
+        assert "threaded" in plugins.estimators()
+    finally:
+        release.set()
+        other.join()
