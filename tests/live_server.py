@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -14,6 +16,20 @@ import httpx
 import uvicorn
 
 from sidrce.server import create_app
+
+#: polls and refreshes fast, for tests that run `sidrce serve` in a process
+FAST = {"SIDRCE_POLL_SECONDS": "0.02", "SIDRCE_REFRESH_SECONDS": "0"}
+ONE_RECORD = b'{"domain":"d","hypothesis":"H","step":1,"intervention":"-","infra_cost_usd":1,"qps":2,"latency_p95_ms":3}\n'
+
+
+def serve_env(**extra: str) -> dict[str, str]:
+    """This process's environment without its SIDRCE_ settings, plus FAST and ``extra``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SIDRCE_")}
+    return base | FAST | extra
+
+
+def sidrce_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sidrce.cli", *args]
 
 
 def wait_for(fn: Callable[[], Any], what: str, timeout: float = 10.0, every: float = 0.02) -> Any:

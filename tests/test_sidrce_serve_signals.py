@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import re
 import select
 import signal
@@ -19,28 +18,25 @@ from typing import Any
 
 import httpx
 import pytest
-from live_server import answering_sidrce, free_port, running_sidrce, wait_for
+from live_server import (
+    FAST,
+    ONE_RECORD,
+    answering_sidrce,
+    free_port,
+    running_sidrce,
+    serve_env,
+    sidrce_cmd,
+    wait_for,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidrce.server import Live, render_metrics
-
-FAST = {"SIDRCE_POLL_SECONDS": "0.02", "SIDRCE_REFRESH_SECONDS": "0"}
-REC = b'{"domain":"d","hypothesis":"H","step":1,"intervention":"-","infra_cost_usd":1,"qps":2,"latency_p95_ms":3}\n'
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SIDRCE_")}
-    return base | FAST | extra
-
-
-def sidrce(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sidrce.cli", *args]
 
 
 @pytest.fixture
 def telemetry(tmp_path: Path) -> Path:
     path = tmp_path / "ops.jsonl"
-    path.write_bytes(REC)
+    path.write_bytes(ONE_RECORD)
     return path
 
 
@@ -48,10 +44,10 @@ def telemetry(tmp_path: Path) -> Path:
 def serving(telemetry: Path, **extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`sidrce serve` in a process on a free port; yields its base URL once /readyz is 200."""
     proc = subprocess.Popen(
-        sidrce("serve", "--telemetry", str(telemetry), "--port", "0"),
+        sidrce_cmd("serve", "--telemetry", str(telemetry), "--port", "0"),
         stderr=subprocess.PIPE,
         text=True,
-        env=env(**extra),
+        env=serve_env(**extra),
     )
     try:
         assert proc.stderr is not None
@@ -84,7 +80,7 @@ def test_sighup_is_harmless_and_sigterm_stops(telemetry: Path) -> None:
         assert proc.stderr.readline() == f"sidrce: SIGHUP: checking {telemetry} for rotation now\n"
         # still serving, and still following the file
         with telemetry.open("ab") as f:
-            f.write(REC)
+            f.write(ONE_RECORD)
         wait_for(lambda: httpx.get(f"{base}/readyz", timeout=5).json().get("records") == 2, "the new record")
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
@@ -112,11 +108,11 @@ def test_settings_that_cannot_work_stop_serve_before_it_binds(
     # the plaintext file would never have shown a bad key; the real CLI loads the aes-gcm plugin
     # by its entry point (tests turn that off)
     r = subprocess.run(
-        sidrce("serve", "--telemetry", str(telemetry), "--port", str(free_port())),
+        sidrce_cmd("serve", "--telemetry", str(telemetry), "--port", str(free_port())),
         capture_output=True,
         text=True,
         timeout=30,
-        env={k: v for k, v in env(**{var: value}).items() if k != "DMCA_NO_ENTRYPOINTS"},
+        env={k: v for k, v in serve_env(**{var: value}).items() if k != "DMCA_NO_ENTRYPOINTS"},
     )
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith(f"sidrce: error: {said}") and r.stderr.count("\n") == 1, r.stderr
@@ -125,7 +121,7 @@ def test_settings_that_cannot_work_stop_serve_before_it_binds(
 
 def test_uvicorn_module_app_with_a_bad_setting_is_one_line(telemetry: Path) -> None:
     cmd = [sys.executable, "-m", "uvicorn", "sidrce.server:app", "--port", str(free_port())]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env(SIDRCE_BASELINE="bad"))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=serve_env(SIDRCE_BASELINE="bad"))
     assert r.returncode == 2
     assert r.stderr.startswith("sidrce: error: SIDRCE_BASELINE: ") and r.stderr.count("\n") == 1, r.stderr
 
@@ -142,7 +138,9 @@ def test_uvicorn_module_app_with_good_settings_serves(telemetry: Path) -> None:
         "--log-level",
         "warning",
     ]
-    proc = subprocess.Popen(cmd, env=env(SIDRCE_TELEMETRY=str(telemetry)), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=serve_env(SIDRCE_TELEMETRY=str(telemetry)), stderr=subprocess.PIPE, text=True
+    )
     try:
 
         def ready() -> bool:
@@ -167,7 +165,7 @@ def test_read_errors_are_said_once_and_again_after_recovery(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "ops.jsonl"
-    path.write_bytes(REC)
+    path.write_bytes(ONE_RECORD)
     with answering_sidrce(path, FAST) as c:
         wait_for(lambda: c.get("/readyz").status_code == 200, "ready")
         path.rename(tmp_path / "ops.jsonl.1")
@@ -175,7 +173,7 @@ def test_read_errors_are_said_once_and_again_after_recovery(
         wait_for(lambda: c.get("/readyz").status_code == 503, "the read error")
         time.sleep(0.3)  # many polls, each failing the same way
         path.rmdir()
-        path.write_bytes(REC)
+        path.write_bytes(ONE_RECORD)
         wait_for(lambda: c.get("/readyz").status_code == 200, "recovery")
         path.unlink()
         path.mkdir()
@@ -265,6 +263,6 @@ def test_no_counters_while_the_file_is_missing(tmp_path: Path) -> None:
         time.sleep(0.1)  # several polls
         fams = families()
         assert fams["sidrce_telemetry_up"].samples[0].value == 0 and "sidrce_telemetry_records" not in fams
-        path.write_bytes(REC * 3)  # its first read: counted from 3, not a jump from 0
+        path.write_bytes(ONE_RECORD * 3)  # its first read: counted from 3, not a jump from 0
         wait_for(lambda: "sidrce_telemetry_records" in families(), "the counters")
         assert families()["sidrce_telemetry_records"].samples[0].value == 3

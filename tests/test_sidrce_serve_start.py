@@ -11,7 +11,6 @@ import re
 import select
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,26 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-from live_server import answering_sidrce, wait_for
+from live_server import FAST, ONE_RECORD, answering_sidrce, serve_env, sidrce_cmd, wait_for
 
 TOKEN = "serve-start-t0ken-8d2e"
-FAST = {"SIDRCE_POLL_SECONDS": "0.02", "SIDRCE_REFRESH_SECONDS": "0"}
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SIDRCE_")}
-    return base | FAST | extra
-
-
-def sidrce(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sidrce.cli", *args]
 
 
 @pytest.fixture
 def telemetry(tmp_path: Path) -> Path:
     path = tmp_path / "ops.jsonl"
-    rec = '{"domain":"d","hypothesis":"H","step":1,"intervention":"-","infra_cost_usd":1,"qps":2,"latency_p95_ms":3}'
-    path.write_text(rec + "\n")
+    path.write_bytes(ONE_RECORD)
     return path
 
 
@@ -48,11 +36,11 @@ def test_a_port_in_use_is_one_line_and_exit_2(telemetry: Path) -> None:
         held.listen()
         port = held.getsockname()[1]
         r = subprocess.run(
-            sidrce("serve", "--telemetry", str(telemetry), "--port", str(port)),
+            sidrce_cmd("serve", "--telemetry", str(telemetry), "--port", str(port)),
             capture_output=True,
             text=True,
             timeout=60,
-            env=env(),
+            env=serve_env(),
         )
     assert r.returncode == 2, r.stderr
     # no "serving" line first, no uvicorn log, no traceback
@@ -62,11 +50,11 @@ def test_a_port_in_use_is_one_line_and_exit_2(telemetry: Path) -> None:
 @pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.1"], ids=["not-an-address", "not-this-machine"])
 def test_an_address_that_cannot_be_bound_is_one_line_and_exit_2(telemetry: Path, host: str) -> None:
     r = subprocess.run(
-        sidrce("serve", "--telemetry", str(telemetry), "--host", host, "--port", "8080"),
+        sidrce_cmd("serve", "--telemetry", str(telemetry), "--host", host, "--port", "8080"),
         capture_output=True,
         text=True,
         timeout=60,
-        env=env(SIDRCE_TOKEN=TOKEN),
+        env=serve_env(SIDRCE_TOKEN=TOKEN),
     )
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"sidrce: error: cannot listen on {host}:8080: ")
@@ -76,7 +64,9 @@ def test_an_address_that_cannot_be_bound_is_one_line_and_exit_2(telemetry: Path,
 @contextlib.contextmanager
 def serving(*args: str, **extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`sidrce serve ARGS` in a process; yields its "serving" line as soon as it is printed."""
-    proc = subprocess.Popen(sidrce("serve", *args), stderr=subprocess.PIPE, text=True, env=env(**extra))
+    proc = subprocess.Popen(
+        sidrce_cmd("serve", *args), stderr=subprocess.PIPE, text=True, env=serve_env(**extra)
+    )
     try:
         assert proc.stderr is not None
         ready, _, _ = select.select([proc.stderr], [], [], 60)
