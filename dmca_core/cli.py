@@ -127,11 +127,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"results in {summary.out_dir}/ (results.json, summary.md, forest.png); "
             f"telemetry appended to {summary.telemetry_path}"
         )
-    warned: dict[tuple[str, str], None] = {}  # once per study, not per step
-    for o in summary.outcomes:
-        for warning in o.result.get("warnings", ()):
-            warned.setdefault((o.result["study"], warning))
-    for study, warning in warned:
+    from .report import warnings_by_study
+
+    for study, warning in warnings_by_study([o.result for o in summary.outcomes]):  # once a study
         print(f"dmca: warning: study {study}: {warning}", file=sys.stderr)
     for o in failed:
         r = o.result
@@ -286,14 +284,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give the CSV file's name")
-    import numpy as np
-
     from .runner import checked_domain_data
 
     data = checked_domain_data(domain.load(hypothesis, args.rows, args.seed, {}), args.domain)
-    bad = ~np.isfinite(data.table.values)
-    if bad.any():  # a simulator's bug: not written out as if it were data
-        row, col = (int(i) for i in np.argwhere(bad)[0])
+    bad = data.table.first_non_finite()
+    if bad is not None:  # a simulator's bug: not written out as if it were data
+        row, col = bad
         raise PluginError(
             f"domain {args.domain!r}: simulated a non-finite value ({float(data.table.values[row, col])!r}) "
             f"in column {data.table.names[col]!r}, data row {row + 1}"

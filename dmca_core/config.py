@@ -313,6 +313,12 @@ def _line_for(lines: Mapping[str, int], path: str) -> int | None:
     return None
 
 
+def _where(source: str, lines: Mapping[str, int], path: str) -> str:
+    """``source:LINE`` for ``path`` (or the closest key above it that has a line), else ``source``."""
+    line = _line_for(lines, path)
+    return f"{source}:{line}" if line else source
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: Any, line: int) -> None:
         super().__init__(key, line)
@@ -413,10 +419,8 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
     except Exception as exc:  # cattrs raises exception groups; turn the first leaf into one line
         problems = list(_walk(exc, "", ExperimentConfig))
         path, problem = problems[0] if problems else ("(top level)", str(exc))
-        line = _line_for(lines, path)
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        where = f"{source}:{line}" if line else source
-        raise ConfigError(f"{where}: {path}: {problem}{more}") from None
+        raise ConfigError(f"{_where(source, lines, path)}: {path}: {problem}{more}") from None
     _check_values(cfg, source, lines)
     _name_studies(cfg)
     return cfg
@@ -482,8 +486,7 @@ def fill_hypotheses(cfg: ExperimentConfig, domains: Mapping[str, Any]) -> None:
 
 def _check_values(cfg: ExperimentConfig, source: str, lines: Mapping[str, int]) -> None:
     def bad(path: str, problem: str) -> ConfigError:
-        line = _line_for(lines, path)
-        return ConfigError(f"{source}{f':{line}' if line else ''}: {path}: {problem}")
+        return ConfigError(f"{_where(source, lines, path)}: {path}: {problem}")
 
     if not cfg.studies:
         raise bad("studies", "at least one study is required")
@@ -553,8 +556,7 @@ def locate(source: str, field: str) -> str:
         node, _ = _compose_and_load(Path(source).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, _DuplicateKey):
         return source
-    line = _line_for(dict(_line_index(node)), field) if node is not None else None
-    return f"{source}:{line}" if line else source
+    return _where(source, dict(_line_index(node)) if node is not None else {}, field)
 
 
 def located(exc: DmcaError, source: str) -> DmcaError:

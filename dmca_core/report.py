@@ -93,15 +93,12 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         "| study | step | effect of | effect | 95% CI | truth | in CI | reliability | SR9 | DI2 | adjustment set |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    warned: dict[tuple[str, str], list[int]] = {}  # (study, warning) -> its steps
     for r in rows:
         if r["status"] != "ok":
             lines.append(
                 f"| {r['study']} | {r['step']} | {_effect_of(r)} | failed: {r.get('error', '')} | | | | | | | |"
             )
             continue
-        for warning in r.get("warnings", ()):
-            warned.setdefault((r["study"], warning), []).append(r["step"])
         truth = r.get("truth", {}).get("effect") if r.get("truth") else None
         flag = " (ambiguous)" if r.get("ambiguous") else ""
         lines.append(
@@ -110,6 +107,7 @@ def summary_markdown(payload: dict[str, Any]) -> str:
             f"{_fmt(r['reliability_score'], 3)} | {_fmt(r['SR9'], 3)} | {_fmt(r['DI2'], 3)} | "
             f"{', '.join(r['adjustment_set']) or '∅'} |"
         )
+    warned = warnings_by_study(rows)
     if warned:
         lines += ["", "## Warnings", ""]
         for (study, warning), steps in warned.items():
@@ -118,6 +116,16 @@ def summary_markdown(payload: dict[str, Any]) -> str:
             )
     lines += ["", "Definitions: docs/metrics.md. Plot: `forest.png`.", ""]
     return "\n".join(lines)
+
+
+def warnings_by_study(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
+    """Each (study, warning) of results rows with the steps that gave it, in first-seen order:
+    a warning about a study's data is said once, not once per step."""
+    warned: dict[tuple[str, str], list[int]] = {}
+    for r in rows:
+        for warning in r.get("warnings", ()):
+            warned.setdefault((r["study"], warning), []).append(r["step"])
+    return warned
 
 
 def _effect_of(r: dict[str, Any]) -> str:

@@ -41,9 +41,9 @@ def _check_inputs(table: Table, treatment: str, outcome: str, t0: float, t1: flo
         raise UsageError(f"t0 and t1 must be finite and differ (got t0={t0!r}, t1={t1!r})")
     if not 0.0 < alpha < 1.0:
         raise UsageError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
-    finite = np.isfinite(table.values)
-    if not finite.all():
-        row, col = (int(i) for i in np.argwhere(~finite)[0])
+    bad = table.first_non_finite()
+    if bad is not None:
+        row, col = bad
         raise DataError(
             f"column {table.names[col]!r}, data row {row + 1}: value {float(table.values[row, col])!r} "
             "is not a finite number"

@@ -65,6 +65,15 @@ class Table:
     def n_cols(self) -> int:
         return int(self.values.shape[1])
 
+    def first_non_finite(self) -> tuple[int, int] | None:
+        """(row, column), from 0, of the first NaN or infinity, or None: study inputs and
+        simulated data both refuse such a table."""
+        bad = ~np.isfinite(self.values)
+        if not bad.any():
+            return None
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        return row, col
+
     def index(self, name: str) -> int:
         try:
             return self.names.index(name)
