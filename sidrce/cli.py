@@ -14,7 +14,7 @@ from dmca_core.errors import DmcaError, UsageError
 from dmca_core.stdio import drop_stdout
 from sidrce import __version__
 from sidrce import fti as F
-from sidrce.gate import first_line, printable
+from sidrce.gate import KEY_HINT, first_line, printable, rejection_hint
 
 
 def _baseline(text: str) -> F.Baseline:
@@ -185,19 +185,15 @@ def _why_no_records(report: dict[str, Any]) -> list[str]:
         e = examples[0]
         detail = f" ({printable(e['detail'])})" if e["detail"] else ""
         out.append(f"sidrce: first rejected line: {printable(e['file'])}:{e['line']}: {e['reason']}{detail}")
-    rejected = report["rejected"]
-    total = sum(rejected.values())
-    if rejected.get("not_json", 0) + rejected.get("schema", 0) > total / 2:
+    hint = rejection_hint(report["rejected"])
+    if hint == "not telemetry":
         what = f"is {printable(examples[0]['file'])} a" if examples else "is this a"
         out.append(
             f"sidrce: hint: no line was a telemetry record: {what} DMCA telemetry file "
             "(like ops_telemetry.jsonl)?"
         )
-    elif rejected.get("unknown_kid", 0) > total / 2:
-        out.append(
-            "sidrce: hint: the telemetry was sealed with a key that is not configured: set SIDRCE_AES_KEY "
-            "(or SIDRCE_AES_KEYS) to the key the emitter used"
-        )
+    elif hint == "wrong key":
+        out.append(f"sidrce: hint: the telemetry was {KEY_HINT}")
     return out
 
 

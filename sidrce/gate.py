@@ -20,6 +20,20 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0][:300]
 
 
+KEY_HINT = "sealed with a key that is not configured; set SIDRCE_AES_KEY (or SIDRCE_AES_KEYS) to the key the emitter used"
+
+
+def rejection_hint(rejected: dict[str, int]) -> str | None:
+    """What most of the rejected lines point to, when they point to one: ``"not telemetry"``
+    (not_json, schema: another file) or ``"wrong key"`` (unknown_kid); else None."""
+    total = sum(rejected.values())
+    if rejected.get("not_json", 0) + rejected.get("schema", 0) > total / 2:
+        return "not telemetry"
+    if rejected.get("unknown_kid", 0) > total / 2:
+        return "wrong key"
+    return None
+
+
 def _above(value: float, bound: float) -> str:
     """``value`` shown with enough digits to be seen above ``bound``."""
     short = f"{value:.4f}"

@@ -54,7 +54,7 @@ from dmca_core.errors import ConfigError, DmcaError, UsageError
 from sidrce import dashboard
 from sidrce import fti as F
 from sidrce.collector import Aggregator, Snapshot, settings_from_env, summarize
-from sidrce.gate import first_line, printable
+from sidrce.gate import KEY_HINT, first_line, printable, rejection_hint
 from sidrce.metrics import health_registry, registry_for
 from sidrce.source import DRAIN_MIN_SECONDS, DRAIN_POLLS, Follower
 
@@ -196,13 +196,13 @@ class Live:
         report = self.current.report
         why = None
         rejected = report["rejected"]
-        total = sum(rejected.values())
-        if report["count"] == 0 and total:
+        if report["count"] == 0 and sum(rejected.values()):
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(rejected.items()))
             why = f"{self.path}: every line read was rejected ({reasons})"
-            if rejected.get("unknown_kid", 0) > total / 2:
-                why += ": sealed with a key that is not configured; set SIDRCE_AES_KEY (or SIDRCE_AES_KEYS) to the key the emitter used"
-            elif rejected.get("not_json", 0) + rejected.get("schema", 0) > total / 2:
+            hint = rejection_hint(rejected)
+            if hint == "wrong key":
+                why += f": {KEY_HINT}"
+            elif hint == "not telemetry":
                 why += ": is it a DMCA telemetry file?"
             if why != self.rejecting:
                 print(f"sidrce: error: {printable(why)}", file=sys.stderr)
