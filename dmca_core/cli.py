@@ -120,12 +120,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     failed = summary.failed
+    written = f"results in {summary.out_dir}/ (results.json, summary.md, forest.png)"
+    if summary.kept_earlier is not None:
+        written = f"{summary.out_dir}/ {summary.kept_earlier}"
     if not args.quiet:
-        ok = len(summary.outcomes) - len(failed)
         print(
-            f"{ok}/{len(summary.outcomes)} steps ok with estimator {summary.estimator}; "
-            f"results in {summary.out_dir}/ (results.json, summary.md, forest.png); "
-            f"telemetry appended to {summary.telemetry_path}"
+            f"{summary.ok}/{len(summary.outcomes)} steps ok with estimator {summary.estimator}; "
+            f"{written}; telemetry appended to {summary.telemetry_path}"
         )
     from .report import warnings_by_study
 
@@ -134,6 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for o in failed:
         r = o.result
         print(f"dmca: study {r['study']} step {r['step']} failed: {o.error}", file=sys.stderr)
+    if summary.kept_earlier is not None:  # said even with --quiet: the folder is not this run's
+        print(f"dmca: no step finished; {written}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 import traceback
 import uuid
@@ -392,9 +393,34 @@ class RunSummary:
     outcomes: list[StepOutcome]
     estimator: str
 
+    #: set when no step finished and the folder's results of an earlier run were left in place:
+    #: what the CLI says about them ("keeps the results of run … (… steps ok)")
+    kept_earlier: str | None = None
+
     @property
     def failed(self) -> list[StepOutcome]:
         return [o for o in self.outcomes if o.error is not None]
+
+    @property
+    def ok(self) -> int:
+        return len(self.outcomes) - len(self.failed)
+
+
+def earlier_results(out: Path) -> str | None:
+    """What an earlier run left in ``out`` that a run with no finished step must not replace.
+
+    A run whose every step failed (a broken plugin, Ctrl-C before the first step came back) has
+    nothing to add; replacing the folder's results would lose a good run's for a list of errors
+    that stderr has already shown. Results with no finished step of their own are replaced.
+    """
+    try:
+        earlier = json.loads((out / "results.json").read_bytes())
+        steps_ok, run = earlier["steps_ok"], earlier["run_id"]
+    except (OSError, ValueError, TypeError, KeyError):  # none, or not ours: nothing to keep
+        return None
+    if not isinstance(steps_ok, int) or steps_ok < 1:
+        return None
+    return f"keeps the results of the earlier run {run} ({steps_ok} steps ok)"
 
 
 def run_experiment(
@@ -523,9 +549,12 @@ def run_experiment(
                 write_error = write_error or cannot_write(exc)
             final = [o for o in outcomes if o is not None]
             summary = RunSummary(run_id, out, telemetry_path, final, resolved)
-            write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
+            summary.kept_earlier = None if summary.ok else earlier_results(out)
+            if summary.kept_earlier is None:
+                write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
     kept = len(summary.outcomes) - len(summary.failed)
-    what_is_kept = f"{kept} of {len(summary.outcomes)} steps finished; results in {out}/"
+    where = f"results in {out}/" if summary.kept_earlier is None else f"{out}/ {summary.kept_earlier}"
+    what_is_kept = f"{kept} of {len(summary.outcomes)} steps finished; {where}"
     if write_error is not None:
         raise OutputError(f"{write_error}; {what_is_kept}")
     if interrupted is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dmca_core import hookimpl
 from dmca_core.cli import main
 
 CONFIG = """
@@ -76,6 +77,54 @@ def test_a_failing_study_exits_1_and_the_others_are_reported(hello, tmp_path: Pa
     assert [r["status"] for r in rows] == ["ok"] * 4 + ["failed"]
     assert "oops" in rows[-1]["error"]
     assert "studies" not in capsys.readouterr().out  # --quiet: nothing on stdout
+
+
+def test_a_run_with_no_finished_step_keeps_the_folders_earlier_results(
+    hello, use_plugin, tmp_path: Path, capsys
+) -> None:
+    """A re-run whose every step fails, or that is stopped before the first step comes back, has
+    nothing to add: the earlier run's results stay; results with no finished step are replaced."""
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    first = {name: (out / name).read_bytes() for name in ("results.json", "summary.md", "forest.png")}
+    run_id = json.loads(first["results.json"])["run_id"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "seed: 3\nestimator: fallback\nexecutor: {workers: 1}\n"
+        f"telemetry: {{path: {tmp_path / 'tel.jsonl'}}}\nstudies:\n"
+        "  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, params: {effect: oops}, steps: 2}\n"
+    )
+    capsys.readouterr()
+    assert main(["run", str(broken), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    kept = f"{out}/ keeps the results of the earlier run {run_id} (4 steps ok)"
+    assert captured.out.startswith(f"0/2 steps ok with estimator fallback; {kept}; telemetry appended")
+    assert captured.err.count("oops") == 2 and f"dmca: no step finished; {kept}\n" in captured.err
+    assert {name: (out / name).read_bytes() for name in first} == first
+    assert len((tmp_path / "tel.jsonl").read_text().splitlines()) == 4 + 2  # the failures' telemetry
+
+    class StoppedAtOnce:  # Ctrl-C before the first step came back
+        name = "stopped"
+
+        def map(self, fn, items, *, workers, options, on_result):  # noqa: ANN001, ANN202
+            raise KeyboardInterrupt
+
+    @hookimpl
+    def register_executors(register) -> None:  # noqa: ANN001
+        register(StoppedAtOnce())
+
+    plugin = type("StoppedPlugin", (), {"register_executors": staticmethod(register_executors)})
+    use_plugin(plugin)
+    assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet", "--executor", "stopped"]) == 130
+    assert capsys.readouterr().err == f"dmca: interrupted; 0 of 4 steps finished; {kept}\n"
+    assert {name: (out / name).read_bytes() for name in first} == first
+
+    fresh = tmp_path / "fresh"  # nothing earlier to keep: the failures are the results
+    assert main(["run", str(broken), "--out", str(fresh), "--quiet"]) == 1
+    assert json.loads((fresh / "results.json").read_text())["steps_ok"] == 0
+    again = json.loads((fresh / "results.json").read_text())["run_id"]
+    assert main(["run", str(broken), "--out", str(fresh), "--quiet"]) == 1
+    assert json.loads((fresh / "results.json").read_text())["run_id"] != again  # replaced, not kept
 
 
 def test_bad_variable_is_refused_before_anything_is_written(hello, tmp_path: Path, capsys) -> None:
