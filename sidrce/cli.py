@@ -213,11 +213,20 @@ def _run(args: argparse.Namespace) -> int:
         return serve(args)
     if args.command == "validate":
         bad = 0
+        printing = True
 
         def show(file: str, line: int, reason: str, detail: str) -> None:
-            nonlocal bad
+            nonlocal bad, printing
             bad += 1
-            print(f"{printable(file)}:{line}: {reason}" + (f" ({printable(detail)})" if detail else ""))
+            if not printing:
+                return
+            try:
+                print(f"{printable(file)}:{line}: {reason}" + (f" ({printable(detail)})" if detail else ""))
+            except BrokenPipeError:
+                # `validate FILE | head`: the reader has seen enough, but the exit status is the
+                # verdict on the whole file, so the rest is still checked, without printing
+                printing = False
+                drop_stdout()
 
         agg = Aggregator(allow_plaintext=args.allow_plaintext, on_reject=show, closed=args.closed)
         agg.read(args.files)

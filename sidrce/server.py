@@ -9,14 +9,19 @@ reports are computed from the published snapshot off the event loop and cached.
 
 What the figures cover: every line read since the server started, across rotations (a renamed
 file is read on while its writer appends, until idle for 20 polls, then the new file is added, as
-``sidrce collect ops.jsonl.1 ops.jsonl`` would; a copy renamed into place is read on from the same
-offset, see :class:`~sidrce.source.Follower`). A file truncated in place has lost its old lines, so the server starts over from the new
-contents, as ``sidrce collect ops.jsonl`` would (also when it grew past the old size between two
-polls: see :meth:`~sidrce.source.Stream.same_bytes`).
+``sidrce collect ops.jsonl.1 ops.jsonl`` would; a copy renamed into place, even one shorter than
+what was read, is read on, not counted again, see :class:`~sidrce.source.Follower`). A file
+truncated in place has lost its old lines, so the server starts over from the new contents, as
+``sidrce collect ops.jsonl`` would (also when it grew past the old size between two polls: see
+:meth:`~sidrce.source.Stream.same_bytes`).
 
 Failures: a read error is retried at every poll and clears itself (said once on stderr); a setting that cannot work
 (encrypted lines, no key) stops the reading; an unexpected exception is caught, shown by /readyz
 and the thread goes on. /readyz and ``sidrce_telemetry_up`` say which (see docs/finops-spec.md).
+
+SIGHUP (logrotate's ``postrotate kill -HUP``) makes the thread poll at once instead of ending the
+process: ``sidrce serve`` installs its handler before uvicorn starts; under ``uvicorn
+sidrce.server:app`` the app's startup installs it (see :func:`_handle_hup`).
 
 Environment: ``SIDRCE_TELEMETRY`` (file, default ``ops_telemetry.jsonl``), ``SIDRCE_TOKEN``
 (Bearer token for /report and /metrics), ``SIDRCE_BASELINE``, ``SIDRCE_LAMBDA_ASDPI``,
@@ -26,6 +31,7 @@ Environment: ``SIDRCE_TELEMETRY`` (file, default ``ops_telemetry.jsonl``), ``SID
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import hmac
@@ -38,7 +44,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -440,9 +446,12 @@ def create_app(
             **timing_from_env(env),
         )
         lv.start()
+        undo_hup = _handle_hup(lv)
         try:
             yield
         finally:
+            if undo_hup is not None:
+                undo_hup()
             lv.stop()
 
     return Starlette(
@@ -457,9 +466,37 @@ def create_app(
     )
 
 
+def _handle_hup(lv: Live) -> Callable[[], None] | None:
+    """SIGHUP makes ``lv`` look at its file at once, as under ``sidrce serve``, for a server whose
+    lifespan runs in the main thread's event loop (``uvicorn sidrce.server:app``): SIGHUP's default
+    action would end it. Left alone when someone installed a handler already (``sidrce serve`` does,
+    before uvicorn starts), and elsewhere (a thread, a test client). Returns how to undo it."""
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is None or threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(hup)
+    if previous not in (signal.SIG_DFL, signal.SIG_IGN):  # a handler of its own (None: not Python's)
+        return None
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(hup, lv.hup)
+    except (NotImplementedError, RuntimeError, ValueError):  # a loop without signal support
+        return None
+
+    def undo() -> None:
+        loop.remove_signal_handler(hup)  # back to SIG_DFL
+        if previous == signal.SIG_IGN:  # e.g. started under nohup
+            signal.signal(hup, previous)
+
+    return undo
+
+
 def __getattr__(name: str) -> Any:
     """``app`` for ``uvicorn sidrce.server:app``, made on first use: its settings are checked then,
-    and a bad one is one line and exit 2 (uvicorn lets SystemExit through), not a traceback."""
+    and a bad one is one line and exit 2 (uvicorn lets SystemExit through; an AttributeError would
+    become its own "Attribute not found" line, without the reason). So ``hasattr`` on this module
+    with a bad setting also exits: a launcher of its own should call :func:`check_settings` and
+    :func:`create_app`."""
     if name != "app":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     global app

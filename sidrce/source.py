@@ -20,6 +20,7 @@ CHUNK = 8 << 20  # large binary reads: fewer system calls and fewer Python-level
 GZIP_MAGIC = b"\x1f\x8b\x08"
 FINGERPRINT = 64  # bytes before the read offset compared on each poll (see Stream.same_bytes)
 HEAD = 4096  # first bytes of a file kept to recognise a copy of it put in its place (Stream.adopt)
+COMPARE = 1 << 20  # bytes per read when a copy is compared with the old file: never a whole file in memory
 # A line longer than this is rejected (not_json) and its bytes are skipped as they are read, never
 # held: a file without newlines must not grow the reader's memory without bound. A record is a few
 # hundred bytes; an envelope of a large batch stays far below this.
@@ -170,6 +171,23 @@ def _salvage(member: bytes) -> bytes:
     return bytes(got)
 
 
+def _same_bytes(fd_a: int, fd_b: int, end: int) -> tuple[int, int] | None:
+    """Whether two open files hold the same bytes over ``[0, end)``, compared a chunk at a time:
+    ``(number of \\n, offset of the last one or -1)`` if so, else ``None``."""
+    newlines, last_nl, pos = 0, -1, 0
+    while pos < end:
+        n = min(COMPARE, end - pos)
+        a = os.pread(fd_a, n, pos)
+        if len(a) != n or os.pread(fd_b, n, pos) != a:
+            return None
+        newlines += a.count(b"\n")
+        at = a.rfind(b"\n")
+        if at >= 0:
+            last_nl = pos + at
+        pos += n
+    return newlines, last_nl
+
+
 class Stream:
     """One file (one inode) read from the start; :meth:`pump` hands new lines to ``sink``."""
 
@@ -313,12 +331,22 @@ class Stream:
         return k == 0 or not self.seekable or os.pread(self.fd, k, self.offset - k) == self._last
 
     def adopt(self, path: Path) -> bool:
-        """Whether ``path`` (another file) begins with every byte read here so far, as a copy of this
-        file put in its place would (``cp f f.tmp && mv f.tmp f``); if so, read on from ``path`` at
-        the same offset instead of counting its lines again. Compared: the first :data:`HEAD` bytes
-        and the :data:`FINGERPRINT` bytes before the offset (cheap; a rotated log's new file
-        starts with other lines). Plain files read from their start only: a gzip stream's decoder
-        state cannot move to another file."""
+        """Whether ``path`` (another file, put in this one's place) is a copy of this file; if so,
+        read on from ``path`` instead of counting its lines again.
+
+        A copy holds this file's bytes over its whole length, or over every byte read here so far
+        when it is longer (``cp f f.tmp && mv f.tmp f``, the source grown in between). It may also
+        be shorter than what was read: ``cp f f.tmp``, then the writer appends to ``f`` and those
+        lines are read, then ``mv f.tmp f``. Then reading goes on from the copy's end (its line
+        numbers and unfinished last line as in the copy); the lines read past it are not taken
+        back, and only what is later added to the copy is new. A shorter copy counts only when the
+        old file has left every directory (a rotated file, renamed and still written, has not) and
+        is not empty.
+
+        The bytes are compared with the old file's, read again by its open descriptor, in chunks
+        (the first :data:`HEAD` bytes and the :data:`FINGERPRINT` before the offset first: a
+        rotated log's new file differs there at once). Plain files read from their start only: a
+        gzip stream's decoder state cannot move to another file."""
         if (
             self._gz is not None
             or not self.seekable
@@ -332,22 +360,41 @@ class Stream:
             return False
         try:
             st = os.fstat(fd)
+            size = st.st_size
+            end = min(size, self.offset)
             k = len(self._last)
             same = (
                 stat.S_ISREG(st.st_mode)
-                and st.st_size >= self.offset
-                and os.pread(fd, len(self._head), 0) == self._head
-                and os.pread(fd, k, self.offset - k) == self._last
+                and (size >= self.offset or (size > 0 and os.fstat(self.fd).st_nlink == 0))
+                and os.pread(fd, min(len(self._head), end), 0) == self._head[:end]
+                and (size < self.offset or os.pread(fd, k, self.offset - k) == self._last)
             )
+            lines = _same_bytes(self.fd, fd, end) if same else None
+            if lines is not None and size < self.offset:
+                self._rewind(fd, size, *lines)
         except OSError:
-            same = False
-        if not same:
+            lines = None
+        if lines is None:
             os.close(fd)
             return False
         os.close(self.fd)
         self.fd = fd
         self.ino = (st.st_dev, st.st_ino)
         return True
+
+    def _rewind(self, fd: int, size: int, newlines: int, last_nl: int) -> None:
+        """Go on at ``size`` in the file ``fd``, shorter than what was read here and equal to it
+        over its ``size`` bytes (``newlines`` of them ``\\n``, the last at ``last_nl``, -1 if none)."""
+        tail = size - (last_nl + 1)
+        pending = os.pread(fd, tail, last_nl + 1) if 0 < tail <= MAX_LINE else b""
+        k = min(FINGERPRINT, size)
+        last = os.pread(fd, k, size - k)
+        self.offset = size
+        self.line = 1 + newlines
+        self._pending = pending
+        self._skipping = tail if tail > MAX_LINE else -1
+        self._last = last
+        self._head = self._head[:size]
 
     def close(self, *, final: bool = True) -> None:
         """End of this stream: a held-back line without ``\\n`` goes to ``sink.tail``."""
@@ -406,8 +453,9 @@ class Follower:
 
     Rotation by rename: the old file (by the descriptor already open) is read on while its writer
     keeps adding to it, until nothing has been added for ``drain_seconds``; only then is the new
-    file read. A new file that begins with every byte read from the old one (a copy put in its
-    place by rename) is read on from the same offset (:meth:`Stream.adopt`).
+    file read. A new file that holds the old one's bytes (a copy put in its place by rename, also
+    one made before the last lines read were written) is read on, not counted again
+    (:meth:`Stream.adopt`).
     """
 
     def __init__(self, path: Path, new_sink, *, drain_seconds: float = 5.0) -> None:  # noqa: ANN001 - a factory of LineSink

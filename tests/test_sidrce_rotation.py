@@ -184,3 +184,121 @@ def test_reading_a_huge_line_does_not_grow_memory(tmp_path: Path) -> None:
     peak = _peak_rss_kib(huge)
     # reads are 8 MiB; holding the line would take 96 MiB and more for its copies
     assert peak - base < 48 * 1024, (base, peak)
+
+
+def _settle(fol: Follower, seconds: float) -> None:
+    """Poll for ``seconds``: longer than the drain period, so a rotation would have been taken."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        fol.poll()
+        time.sleep(0.02)
+
+
+def test_a_copy_shorter_than_what_was_read_is_not_counted_again(tmp_path: Path) -> None:
+    # `cp f f.tmp`, the run appends to f and those lines are read, then `mv f.tmp f`: the copy
+    # lacks the last lines read, but every byte it has is the old file's
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0.3)
+    writer = path.open("ab")
+    try:
+        writer.write(b"".join(rec(i) for i in range(10)))
+        writer.flush()
+        fol.poll()
+        tmp = tmp_path / "tel.jsonl.tmp"
+        shutil.copyfile(path, tmp)
+        writer.write(b"".join(rec(i) for i in range(10, 20)))
+        writer.flush()
+        fol.poll()
+        agg.flush()
+        assert agg.cols.n == 20
+        tmp.rename(path)
+        _settle(fol, 0.6)
+        agg.flush()
+        assert agg.cols.n == 20 and fol.generation == 1 and not fol.draining
+    finally:
+        writer.close()
+    with path.open("ab") as again:  # the next run appends to the copy now in place
+        again.write(b"".join(rec(i) for i in range(20, 25)) + b"junk\n")
+    _settle(fol, 0.1)
+    fol.close()
+    agg.flush()
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b"".join(rec(i) for i in range(25)))
+    assert agg.cols.n == 25 and agg.report()["groups"] == collect([ref])["groups"]
+    # the junk line is named by its line in the file now at the path, as `sidrce validate` would
+    assert agg.rejected == {"not_json": 1} and agg.examples[0]["line"] == 16 == collect([path])["count"] + 1
+
+
+def test_a_shorter_file_with_other_bytes_is_read_from_its_start(tmp_path: Path) -> None:
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0)
+    path.write_bytes(b"".join(rec(i) for i in range(20)))
+    fol.poll()
+    tmp = tmp_path / "tel.jsonl.tmp"
+    # the first ten lines but one byte changed in the last of them: not the old file's bytes
+    tmp.write_bytes(b"".join(rec(i) for i in range(9)) + rec(9).replace(b'"H"', b'"K"'))
+    tmp.rename(path)
+    fol.poll()
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 30 and fol.generation == 2
+
+
+def test_a_shorter_file_beside_a_renamed_one_is_a_rotation(tmp_path: Path) -> None:
+    # the old file is still in a directory (renamed, not replaced): the new one's lines are new,
+    # even when a run wrote the same bytes again
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0)
+    path.write_bytes(b"".join(rec(i) for i in range(20)))
+    fol.poll()
+    path.rename(tmp_path / "tel.jsonl.1")
+    path.write_bytes(b"".join(rec(i) for i in range(10)))
+    fol.poll()
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 30 and fol.generation == 2
+    assert agg.report() == collect([tmp_path / "tel.jsonl.1", path])
+
+
+def test_a_longer_file_that_differs_only_in_the_middle_is_not_a_copy(tmp_path: Path) -> None:
+    # same first 4 KiB, same bytes just before the offset read: only a whole comparison tells
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0)
+    lines = [rec(i) for i in range(100)]
+    path.write_bytes(b"".join(lines))
+    fol.poll()
+    lines[50] = rec(50, d="x")  # as long as before
+    tmp = tmp_path / "tel.jsonl.tmp"
+    tmp.write_bytes(b"".join(lines) + rec(100))
+    assert tmp.read_bytes()[:4096] == path.read_bytes()[:4096]
+    tmp.rename(path)
+    fol.poll()
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 201 and fol.generation == 2
+
+
+def test_a_shorter_copy_ending_inside_a_line_keeps_that_line_unfinished(tmp_path: Path) -> None:
+    # the copy was taken while the writer was half-way through line 11
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0)
+    line11 = rec(10)
+    writer = path.open("ab")
+    try:
+        writer.write(b"".join(rec(i) for i in range(10)) + line11[:30])
+        writer.flush()
+        tmp = tmp_path / "tel.jsonl.tmp"
+        shutil.copyfile(path, tmp)
+        writer.write(line11[30:] + rec(11))
+        writer.flush()
+        fol.poll()
+        tmp.rename(path)
+        fol.poll()
+    finally:
+        writer.close()
+    fol.close()
+    agg.flush()
+    alone = collect([path])  # the file now at the path: ten records and a cut line 11
+    assert agg.cols.n == 12 and fol.generation == 1
+    assert agg.rejected == alone["rejected"] == {"truncated": 1}
+    assert agg.examples[0]["line"] == alone["rejected_examples"][0]["line"] == 11

@@ -1,6 +1,7 @@
-"""`sidrce serve` as operators run it: Ctrl-C, SIGHUP (logrotate) and SIGTERM; settings that cannot
-work (a bad key, a blank token) stop it before the port is bound, also under `uvicorn
-sidrce.server:app`; read errors and all-rejected telemetry are said once on stderr."""
+"""`sidrce serve` as operators run it: Ctrl-C, SIGHUP (logrotate) and SIGTERM, also under `uvicorn
+sidrce.server:app`; settings that cannot work (a bad key, a blank token) stop it before the port is
+bound, also under uvicorn, while a tool that only probes the module for `app` goes on; read errors
+and all-rejected telemetry are said once on stderr."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import contextlib
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -266,3 +268,70 @@ def test_no_counters_while_the_file_is_missing(tmp_path: Path) -> None:
         path.write_bytes(ONE_RECORD * 3)  # its first read: counted from 3, not a jump from 0
         wait_for(lambda: "sidrce_telemetry_records" in families(), "the counters")
         assert families()["sidrce_telemetry_records"].samples[0].value == 3
+
+
+@contextlib.contextmanager
+def uvicorn_app(telemetry: Path, **extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`uvicorn sidrce.server:app` (not `sidrce serve`) in a process; yields its URL once ready."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sidrce.server:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    env = serve_env(SIDRCE_TELEMETRY=str(telemetry), **extra)
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            assert proc.poll() is None, "uvicorn ended"
+            with contextlib.suppress(httpx.TransportError):
+                return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+            return False
+
+        wait_for(ready, "uvicorn sidrce.server:app", timeout=30)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=20)
+
+
+def test_sighup_under_uvicorn_module_app_checks_the_file_at_once(telemetry: Path, tmp_path: Path) -> None:
+    # one poll a minute: whatever is seen within the test was looked at because of SIGHUP
+    with uvicorn_app(telemetry, SIDRCE_POLL_SECONDS="60") as (base, proc):
+        assert proc.stderr is not None
+
+        def records() -> int:
+            return httpx.get(f"{base}/readyz", timeout=5).json()["records"]
+
+        def hup() -> None:
+            proc.send_signal(signal.SIGHUP)
+            ready, _, _ = select.select([proc.stderr], [], [], 20)
+            assert ready and proc.stderr is not None
+            assert proc.stderr.readline() == f"sidrce: SIGHUP: checking {telemetry} for rotation now\n"
+
+        # another file at the path (a copy with one record more, renamed into place)
+        tmp = tmp_path / "ops.jsonl.tmp"
+        shutil.copyfile(telemetry, tmp)
+        with tmp.open("ab") as f:
+            f.write(ONE_RECORD)
+        tmp.rename(telemetry)
+        time.sleep(0.3)
+        assert records() == 1  # no poll yet
+        hup()
+        wait_for(lambda: records() == 2, "the replaced file")
+        with telemetry.open("ab") as f:
+            f.write(ONE_RECORD)
+        hup()  # the handler stays for the next one
+        wait_for(lambda: records() == 3, "the new record")
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200 and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == -signal.SIGTERM
+        assert proc.stderr.read() == ""

@@ -1,24 +1,27 @@
-"""SIDRCE's per-line checks agree with jsonschema run on the contract, on many generated records."""
+"""SIDRCE's per-line checks agree with jsonschema run on the contract, on many generated records;
+`sidrce validate`'s exit status is its verdict on the whole file, also into a pipe closed early."""
 
 from __future__ import annotations
 
 import copy
 import json
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sidrce import validate as V
 
-jsonschema = pytest.importorskip("jsonschema")
-
 
 @pytest.fixture(scope="module")
 def schema_validator() -> Any:
     if not V.CONTRACT.exists():
         pytest.skip(f"{V.CONTRACT.name} not written yet (the telemetry contract is another issue's)")
+    jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(V.CONTRACT.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -156,3 +159,45 @@ def test_calendar_rule_beyond_the_pattern() -> None:
     vec = V.ts_epochs(many)
     assert vec is not None
     assert all(abs(a - V.ts_epoch(s)) < 1e-6 for a, s in zip(vec, many, strict=True))
+
+
+def _pipe_file(tmp_path: Path) -> tuple[Path, int]:
+    """Far more bad lines than a pipe holds, then (once the reader has gone) one of another kind."""
+    path = tmp_path / "bad.jsonl"
+    ok = json.dumps(good(random.Random(1))).encode() + b"\n"
+    n = 20_000
+    body = b"".join(b"junk\n" if i % 2 else ok for i in range(n))
+    path.write_bytes(body + b'{"domain": "d"}\n')  # line n + 1: a schema error
+    return path, n
+
+
+def test_validate_into_head_exits_with_the_verdict_on_the_whole_file(tmp_path: Path) -> None:
+    path, n = _pipe_file(tmp_path)
+    script = 'set -o pipefail; "$1" -m sidrce.cli validate "$2" | head -n 1'
+    r = subprocess.run(
+        ["bash", "-c", script, "bash", sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.stdout == f"{path}:2: not_json (Expecting value)\n"
+    # validate's own status (head's is 0): the summary counts the lines after the pipe closed too
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == f"{n // 2} valid records, {n // 2 + 1} bad lines\n"
+
+
+def test_validate_into_a_pipe_closed_after_one_line_is_still_quiet(tmp_path: Path) -> None:
+    # the reader closes after one line: exit 1, nothing on stderr but the summary
+    path, _ = _pipe_file(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidrce.cli", "validate", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1, err
+    assert first.endswith(b":2: not_json (Expecting value)\n") and "Traceback" not in err
+    assert err.endswith(" bad lines\n") and err.count("\n") == 1, err
