@@ -268,6 +268,7 @@ def fresh_state(monkeypatch):
     monkeypatch.setattr(plugins, "_plugin_dists", dict(plugins._plugin_dists))
     monkeypatch.setattr(plugins, "_warned", set())
     monkeypatch.setattr(plugins, "excluded", {})
+    monkeypatch.setattr(plugins, "_environ", plugins._environ)  # what setup(environ) keeps
     return monkeypatch
 
 

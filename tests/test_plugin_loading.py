@@ -1,0 +1,262 @@
+"""Loading third-party plugins: the settings setup() was given, ``-W error``, wrappers whose hook
+looks another estimator up. Entry points are faked in-process, as in tests/test_plugins.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+import warnings
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from dmca_core import hookimpl, plugins
+from dmca_core.errors import PluginError
+
+
+class _Est:
+    def __init__(self, name: str, priority: int, inner: object = None) -> None:
+        self.name, self.priority, self.inner = name, priority, inner
+
+    def discover(self, table, alpha):
+        raise NotImplementedError
+
+    def estimate(self, table, treatment, outcome, adjustment, t0, t1):
+        raise NotImplementedError
+
+
+def _module(name: str, **hooks: object) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    for key, value in hooks.items():
+        setattr(mod, key, value)
+    return mod
+
+
+@hookimpl
+def _raising_domains(register):
+    raise KeyError("oops")
+
+
+def _estimators(*names: str):
+    @hookimpl
+    def register_estimators(register):
+        for name in names:
+            register(_Est(name, 1))
+
+    return register_estimators
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """The plugin manager's bookkeeping (and the settings setup() keeps), restored afterwards."""
+    for attr, copy in (
+        ("load_errors", []),
+        ("_verdicts", dict(plugins._verdicts)),
+        ("_plugin_dists", dict(plugins._plugin_dists)),
+        ("_warned", set()),
+        ("excluded", {}),
+        ("_environ", plugins._environ),
+    ):
+        monkeypatch.setattr(plugins, attr, copy)
+    return monkeypatch
+
+
+@pytest.fixture
+def installed(fresh):
+    """``installed({"ep_name": module})`` makes ``module`` an installed ``dmca`` entry point
+    (distribution ``dmca-<ep_name>`` 0.1), not loaded yet; what loads is unregistered afterwards."""
+    found: list[EntryPoint] = []
+
+    def install(mods: dict[str, types.ModuleType | None]) -> None:
+        for name, mod in mods.items():
+            modname = f"dmca_{name}_mod"
+            fresh.setitem(sys.modules, modname, mod)  # None: importing it raises ImportError
+            found.append(EntryPoint(name, modname, plugins.GROUP))
+
+    fresh.setattr(plugins, "entry_points", lambda group: list(found))
+    fresh.setattr(plugins, "_entrypoints_loaded", False)
+    fresh.setattr(plugins, "_ep_dist", lambda ep: (f"dmca-{ep.name}", "0.1"))
+    try:
+        yield install
+    finally:
+        for ep in found:
+            plugin = plugins.pm.get_plugin(ep.name)
+            if plugin is not None:
+                plugins.pm.unregister(plugin)
+
+
+# --- the settings given to setup() hold for the lookups after it ---------------------------------
+
+
+def test_strict_mode_given_to_setup_holds_for_later_lookups(use_plugin, fresh) -> None:
+    from dmca_core.default_plugins import local_executor
+
+    fresh.delenv("DMCA_STRICT_PLUGINS", raising=False)
+    plugins.setup({"DMCA_STRICT_PLUGINS": "1", "DMCA_NO_ENTRYPOINTS": "1"})
+    use_plugin(_module("broken", register_domains=_raising_domains))
+    local_executor.plugin_modules()  # calls setup() itself, as the getters do
+    with pytest.raises(PluginError, match=r"^plugin 'broken': register_domains raised KeyError: 'oops'$"):
+        plugins.get_domain("cosmology")
+    # until the next explicit setup: the environment's (not strict) from here on
+    plugins.setup(os.environ)
+    with pytest.warns(RuntimeWarning, match="skipped plugin 'broken'"):
+        assert plugins.get_domain("cosmology").name == "cosmology"
+
+
+def test_no_entry_points_and_lists_given_to_setup_hold_for_later_lookups(installed, fresh) -> None:
+    installed({"extra": _module("extra", register_estimators=_estimators("extra_est"))})
+    fresh.delenv("DMCA_NO_ENTRYPOINTS")  # as outside the tests: the environment would load them
+    plugins.setup({"DMCA_NO_ENTRYPOINTS": "1"})
+    assert "extra_est" not in plugins.estimators()
+    assert plugins.pm.get_plugin("extra") is None
+    # a blocklist given to setup() keeps the plugin out of the lookups that follow, too
+    plugins.setup({"DMCA_BLOCK_PLUGINS": "extra"})
+    assert "extra_est" not in plugins.estimators()
+    assert plugins.excluded == {"extra": "DMCA_BLOCK_PLUGINS"}
+
+
+# --- python -W error: every plugin is still tried ---------------------------------------------------
+
+
+def _dmca_warnings(record) -> list[str]:
+    return [str(w.message) for w in record if str(w.message).startswith("dmca:")]
+
+
+def test_warnings_as_errors_do_not_stop_the_loading_of_the_other_entry_points(installed, capsys) -> None:
+    from dmca_core.cli import main
+
+    installed(
+        {
+            "a_raiser": _module("a_raiser", register_domains=_raising_domains),
+            "b_gone": None,
+            "c_good": _module("c_good", register_estimators=_estimators("good_est")),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # the first warning raises (the unmatched name), but only once every entry point was tried
+        with pytest.raises(RuntimeWarning, match=r"^dmca: DMCA_LOAD_PLUGINS names 'd_typo'"):
+            plugins.load_entrypoints({"DMCA_LOAD_PLUGINS": "a_raiser,b_gone,c_good,d_typo"})
+        # the good plugin loaded, both broken ones are listed
+        assert plugins.get_estimator("good_est").name == "good_est"
+        assert [(e.name, e.error.split(":")[0]) for e in plugins.load_errors] == [
+            ("a_raiser", "register_domains raised KeyError"),
+            ("b_gone", "ModuleNotFoundError"),
+        ]
+        assert main(["plugins", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [p["name"] for p in listing["plugins"]] == ["c_good"]
+    assert [e["name"] for e in listing["errors"]] == ["a_raiser", "b_gone"]
+
+
+def test_each_load_problem_is_warned_about_once_after_the_loading(installed) -> None:
+    installed({"a_raiser": _module("a_raiser", register_domains=_raising_domains), "b_gone": None})
+    installed({"c_good": _module("c_good", register_estimators=_estimators("good_est"))})
+    seen: list[tuple[str, bool]] = []  # each warning, and whether the good plugin was loaded by then
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        seen.append((str(message).split(";")[0], plugins.pm.get_plugin("c_good") is not None))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show  # catch_warnings puts the original back
+        plugins.load_entrypoints({"DMCA_LOAD_PLUGINS": "a_raiser,b_gone,c_good,d_typo"})
+    assert seen == [
+        ("dmca: DMCA_LOAD_PLUGINS names 'd_typo', which matches no installed dmca plugin", True),
+        (
+            "dmca: skipped plugin 'a_raiser' (dmca-a_raiser 0.1): register_domains raised KeyError: 'oops'",
+            True,
+        ),
+        (
+            "dmca: skipped plugin 'b_gone' (dmca-b_gone 0.1): ModuleNotFoundError: import of dmca_b_gone_mod halted",
+            True,
+        ),
+    ]
+
+
+def test_warnings_as_errors_in_a_lookup_check_every_plugin_and_report_each_once(use_plugin, fresh) -> None:
+    use_plugin(_module("broken_a", register_domains=_raising_domains))
+    use_plugin(_module("broken_b", register_domains=_raising_domains))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="skipped plugin 'broken_"):
+            plugins.domains()
+        assert sorted(e.name for e in plugins.load_errors) == ["broken_a", "broken_b"]
+        assert "cosmology" in plugins.domains()  # both are skipped from here on, without a warning
+    assert sorted(e.name for e in plugins.load_errors) == ["broken_a", "broken_b"]
+
+
+# --- a wrapper whose hook looks another estimator up ---------------------------------------------
+
+
+def _wrapper(inner: str):
+    @hookimpl
+    def register_estimators(register):
+        register(_Est("wrapped", 0, plugins.get_estimator(inner)))  # in the hook: at load time
+
+    return register_estimators
+
+
+def test_a_wrapper_looking_up_in_its_hook_works_when_it_loads_before_what_it_wraps(installed) -> None:
+    # entry points load in name order: the wrapper's hook runs before the inner plugin would be
+    # registered, were each entry point checked as it is registered
+    installed(
+        {
+            "aa_wrapper": _module("aa_wrapper", register_estimators=_wrapper("inner")),
+            "zz_inner": _module("zz_inner", register_estimators=_estimators("inner")),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plugins.load_entrypoints({}) == []
+        assert plugins.get_estimator("wrapped").inner.name == "inner"
+        assert plugins.skipped("aa_wrapper") is None
+
+
+def test_a_wrapper_whose_hook_looks_up_a_missing_estimator_is_told_to_look_up_when_called(
+    installed,
+) -> None:
+    installed({"aa_wrapper": _module("aa_wrapper", register_estimators=_wrapper("nowhere"))})
+    with pytest.warns(RuntimeWarning) as record:
+        (err,) = plugins.load_entrypoints({})
+    (line,) = _dmca_warnings(record)
+    assert line.startswith(
+        "dmca: skipped plugin 'aa_wrapper' (dmca-aa_wrapper 0.1): register_estimators raised PluginError: "
+        "unknown estimator 'nowhere'"
+    )
+    assert line.endswith(
+        "; look other plugins' objects up when they are called, not in the hook "
+        "(docs/plugins.md, 'Wrapping another estimator')"
+    )
+    assert line == f"dmca: skipped plugin 'aa_wrapper' (dmca-aa_wrapper 0.1): {err.error}"
+
+
+def test_dmca_plugins_lists_the_skipped_plugins_under_warnings_as_errors(installed, fresh, capsys) -> None:
+    from dmca_core.cli import main
+
+    installed({"a_raiser": _module("a_raiser", register_domains=_raising_domains), "b_gone": None})
+    installed({"c_good": _module("c_good", register_estimators=_estimators("good_est"))})
+    fresh.delenv("DMCA_NO_ENTRYPOINTS")  # `dmca plugins` loads them itself, as outside the tests
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["plugins", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [p["name"] for p in listing["plugins"]] == ["c_good"]
+    assert [(e["name"], e["distribution"]) for e in listing["errors"]] == [
+        ("a_raiser", "dmca-a_raiser"),
+        ("b_gone", "dmca-b_gone"),
+    ]
+
+
+def test_other_commands_stop_at_a_skipped_plugin_under_warnings_as_errors(installed, fresh, capsys) -> None:
+    from dmca_core.cli import main
+
+    installed({"b_gone": None})
+    fresh.delenv("DMCA_NO_ENTRYPOINTS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match=r"^dmca: skipped plugin 'b_gone'"):
+            main(["simulate", "cosmology", "--rows", "10"])
+    assert capsys.readouterr().out == ""
