@@ -108,6 +108,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.address:
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, address=args.address))
+    if args.seed is not None:
+        cfg = attrs.evolve(cfg, seed=args.seed)
+    if args.dry_run:
+        return _dry_run(cfg, args)
     with _progress(_want_progress(args), "studies") as progress:
         summary = run_experiment(
             cfg,
@@ -138,6 +142,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.kept_earlier is not None:  # said even with --quiet: the folder is not this run's
         print(f"dmca: no step finished; {written}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _dry_run(cfg: Any, args: argparse.Namespace) -> int:
+    """Check what ``dmca run`` checks before its first step and say what it would run; write nothing."""
+    from . import plugins
+    from .runner import checked_run
+
+    cfg, est_name = checked_run(
+        cfg,
+        config_path=str(args.config),
+        telemetry_path=Path(args.telemetry) if args.telemetry else None,
+        estimator=args.estimator,
+        executor=args.executor,
+        workers=args.workers,
+    )
+    if args.quiet:
+        return 0
+    resolved = plugins.get_estimator(est_name).name
+    steps = sum(st.steps for st in cfg.studies)
+    ex = cfg.executor
+    where = f", {ex.address}" if ex.address else ""
+    count = "one per CPU" if ex.workers is None else str(ex.workers)
+    print(
+        f"{args.config}: {len(cfg.studies)} studies, {steps} steps, seed {cfg.seed}, estimator "
+        f"{resolved}, executor {ex.name}{where}, workers: {count}"
+    )
+    for st in cfg.studies:
+        t = st.intervention
+        graph = st.graph if isinstance(st.graph, str) else ",".join(st.graph)
+        print(
+            f"  {st.label}: {st.treatment} → {st.outcome}, {t.t0:g} → {t.t1:g}; {st.steps} × "
+            f"{st.rows} rows; graph {graph}"
+        )
+    print(
+        f"results would go to {Path(args.out or cfg.output)}/, telemetry appended to {cfg.telemetry.path}; "
+        "nothing written (--dry-run)"
+    )
+    return 0
 
 
 # --- estimate / discover -------------------------------------------------------------------------
@@ -446,6 +488,12 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
         "--workers", type=_int_at_least(1), help="worker processes (default: the config's, else one per CPU)"
     )
     p.add_argument("--address", help="Dask scheduler address, e.g. tcp://host:8786 (default: the config's)")
+    p.add_argument("--seed", type=_seed, help="seed of every draw (default: the config's seed)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the config and plugins as a run would, list the studies, write nothing",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary line")
     p.set_defaults(func=cmd_run)
 
@@ -511,7 +559,7 @@ def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
     the flags and a plain look at the config's ``executor`` section; anything unusual answers None
     (the run then starts its workers when it needs them, as it always can, and the real parsing
     reports any error)."""
-    if not argv or argv[0] != "run":
+    if not argv or argv[0] != "run" or "--dry-run" in argv:
         return None
     import yaml
 
@@ -567,8 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             extra = plugins.commands()
         except Warning:  # `python -W error` raised a skipped plugin's warning, once all had loaded
-            command = (sys.argv[1:] if argv is None else list(argv))[:1]
-            if command != ["plugins"]:  # which `dmca plugins` lists rather than stops at
+            if argv[:1] != ["plugins"]:  # which `dmca plugins` lists rather than stops at
                 raise
             extra = plugins.commands()
         args = build_parser(extra).parse_args(argv)

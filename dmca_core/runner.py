@@ -423,6 +423,37 @@ def earlier_results(out: Path) -> str | None:
     return f"keeps the results of the earlier run {run} ({steps_ok} steps ok)"
 
 
+def checked_run(
+    cfg: ExperimentConfig,
+    *,
+    config_path: str,
+    telemetry_path: Path | None = None,
+    estimator: str | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+) -> tuple[ExperimentConfig, str]:
+    """``cfg`` with the command line's overrides, checked as :func:`run_experiment` checks it
+    before its first step (plugins, studies, executor settings), with FILE:LINE in its errors;
+    and the estimator name asked for. Writes nothing (``dmca run --dry-run`` stops here)."""
+    if executor:
+        cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, name=executor))
+    if workers is not None:
+        cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, workers=workers))
+    if telemetry_path is not None:
+        cfg = attrs.evolve(cfg, telemetry=attrs.evolve(cfg.telemetry, path=str(telemetry_path)))
+    est_name = estimator or cfg.estimator
+    try:
+        preflight(
+            cfg,
+            est_name,
+            estimator_field="--estimator" if estimator else "estimator",
+            executor_field="--executor" if executor else "executor.name",
+        )
+    except DmcaError as exc:
+        raise located(exc, config_path) from None
+    return cfg, est_name
+
+
 def run_experiment(
     cfg: ExperimentConfig,
     *,
@@ -443,24 +474,15 @@ def run_experiment(
     from .telemetry import TelemetryEmitter
 
     environ = os.environ if environ is None else environ
-    est_name = estimator or cfg.estimator
-    if executor:
-        cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, name=executor))
-    if workers is not None:
-        cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, workers=workers))
-    path_field = "telemetry.path"  # how the user gave the telemetry file, for its errors
-    if telemetry_path is not None:
-        cfg = attrs.evolve(cfg, telemetry=attrs.evolve(cfg.telemetry, path=str(telemetry_path)))
-        path_field = "--telemetry"
-    try:
-        preflight(
-            cfg,
-            est_name,
-            estimator_field="--estimator" if estimator else "estimator",
-            executor_field="--executor" if executor else "executor.name",
-        )
-    except DmcaError as exc:
-        raise located(exc, config_path) from None
+    cfg, est_name = checked_run(
+        cfg,
+        config_path=config_path,
+        telemetry_path=telemetry_path,
+        estimator=estimator,
+        executor=executor,
+        workers=workers,
+    )
+    path_field = "--telemetry" if telemetry_path is not None else "telemetry.path"  # for its errors
     out = Path(out_dir or cfg.output)
     try:
         _check_out_dir(out, "--out" if out_dir else "output")

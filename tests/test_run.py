@@ -69,6 +69,44 @@ def test_same_seed_same_numbers_whatever_the_worker_count(hello, tmp_path: Path)
     assert ra == rb
 
 
+def test_seed_on_the_command_line_is_the_configs_seed(hello, tmp_path: Path) -> None:
+    keep = ("causal_effect", "ci_low", "ci_high", "reliability_score", "seed")
+    runs = {}
+    for name, cfg_seed, flag in (("flag", 3, ["--seed", "11"]), ("config", 11, []), ("other", 3, [])):
+        cfg = _write(tmp_path).read_text().replace("seed: 3", f"seed: {cfg_seed}")
+        (tmp_path / f"{name}.yaml").write_text(cfg)
+        out = tmp_path / name
+        assert main(["run", str(tmp_path / f"{name}.yaml"), "--out", str(out), "--quiet", *flag]) == 0
+        payload = json.loads((out / "results.json").read_text())
+        runs[name] = (payload["seed"], [{k: r[k] for k in keep} for r in payload["results"]])
+    assert runs["flag"] == runs["config"] and runs["flag"][0] == 11
+    assert runs["other"][1] != runs["flag"][1]
+
+
+def test_dry_run_checks_and_lists_the_studies_and_writes_nothing(hello, tmp_path: Path, capsys) -> None:
+    cfg = _write(tmp_path, workers=2)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--dry-run", "--seed", "8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{cfg}: 2 studies, 4 steps, seed 8, estimator fallback, executor local, workers: 2",
+        "  hello_linear/toy X→Y: X → Y, 0 → 1; 3 × 2000 rows; graph truth",
+        "  hello_linear/toy X→Z: X → Z, 0 → 1; 1 × 2000 rows; graph discover",
+        f"results would go to {out}/, telemetry appended to {tmp_path / 'tel.jsonl'}; nothing written (--dry-run)",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]  # no folder, no telemetry
+    # what a run refuses before its first step, a dry run refuses the same way
+    bad = cfg.read_text().replace("estimator: fallback", "estimator: nope")
+    cfg.write_text(bad)
+    assert main(["run", str(cfg), "--dry-run", "--quiet"]) == 2
+    line = 1 + bad.splitlines().index("estimator: nope")
+    err = capsys.readouterr()
+    assert err.out == "" and err.err.startswith(
+        f"dmca: error: {cfg}:{line}: estimator: unknown estimator 'nope'"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
 def test_a_failing_study_exits_1_and_the_others_are_reported(hello, tmp_path: Path, capsys) -> None:
     extra = "  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, params: {effect: oops}}\n"
     out = tmp_path / "out"
