@@ -103,7 +103,7 @@ def test_darkphoton_signal_uses_material_form_factor(monkeypatch) -> None:
 
     monkeypatch.setattr("dmca_core.plugins.get_material_model", lambda name: Toy())
     sig = signals.DarkPhotonSignal({**signals.DarkPhotonSignal.defaults, "material": "toy"})
-    per_q = electron_rates.rate_per_q(ff, 100.0, 1e-37, q_max=6, mediator="light", halo=StandardHalo())
+    per_q = electron_rates.rate_per_q(ff, 100.0, 1e-37, q_max=200, mediator="light", halo=StandardHalo())
     want = per_q[1:].sum() / 365.25  # threshold 2 electrons: Q >= 2, per day
     assert float(sig.rate(np.array([2.0]))[0]) == pytest.approx(want, rel=1e-12)
     assert want > 0

@@ -293,9 +293,19 @@ def test_a_discovered_graph_warns_about_near_copies_and_a_given_one_does_not(fal
     # halo mass to r > 0.99: PC, given one of them, finds mass independent of what it causes
     from dmca_core.plugins import get_domain
 
-    data = get_domain("cosmology").load("Axion", 2000, 1, {})
+    group = "log10_mass, log10_sigma_v, log10_tx_kev, log10_mwl are near copies"
+    data = get_domain("cosmology").load("DarkPhoton", 2000, 1, {})
     kw = dict(treatment="feedback", outcome="log10_rho_inner", t0=0.0, t1=1.0, estimator="fallback", seed=1)
     found = run_study(data.table, graph=None, **kw)
     assert len(found.warnings) == 1 and found.to_json()["warnings"] == found.warnings
-    assert "log10_mass, log10_sigma_v, log10_tx_kev, log10_mwl are near copies" in found.warnings[0]
-    assert run_study(data.table, graph=data.true_graph, **kw).warnings == []
+    assert group in found.warnings[0]
+    # the example of docs/discovery.md: the mass -> feedback edge dropped, the wrong sign
+    truth = data.truth_fn("feedback", "log10_rho_inner", 0.0, 1.0).effect
+    given = run_study(data.table, graph=data.true_graph, **kw)
+    assert given.warnings == [] and given.ci_low <= truth <= given.ci_high
+    assert found.ci_low > 0 > truth
+    # where the discovered graph turns the edge around, the refusal carries the warning
+    turned = get_domain("cosmology").load("Axion", 2000, 1, {})
+    with pytest.raises(DataError, match="log10_rho_inner -> feedback") as err:
+        run_study(turned.table, graph=None, **kw)
+    assert group in str(err.value)

@@ -122,7 +122,7 @@ class CosmologySimulator:
             rc0 = cosmo.soliton_core_kpc(m22, m, z)
             v["log10_r_core"] = f(do, "log10_r_core", np.log10(rc0) + 0.05 * u["r"], n)
             rc = 10.0 ** v["log10_r_core"]
-            rho_dm = np.maximum(cosmo.soliton_density(R_INNER_KPC, m22, rc, z), rho_dm)
+            rho_dm = np.maximum(cosmo.soliton_density(R_INNER_KPC, m22, rc), rho_dm)
         v["log10_rho_inner"] = f(
             do, "log10_rho_inner", np.log10(rho_dm) + FEEDBACK_RHO_DEX * v["feedback"] + 0.05 * u["i"], n
         )

@@ -129,12 +129,13 @@ class DarkPhotonSignal(Signal):
         mediator = scm.choice_param("direct_lab", p, "mediator", ("light", "heavy"))
         material = str(p["material"])
         halo = _halo(p)
-        per_q = electron_rate_per_q(material, mass, sigma, mediator, halo, q_max=6)
+        per_q = electron_rate_per_q(material, mass, sigma, mediator, halo)
         self.lo, self.hi = 1.0, 5.0
-        # rate with Q >= k for integer k, held constant between integers (threshold is a count)
+        # rate with Q >= k for integer k, held constant between integers (threshold is a count);
+        # per_q runs to the form factor's highest Q, so Q >= k is the whole tail, and past it is 0
         above = np.cumsum(per_q[::-1])[::-1]  # above[k-1] = sum_{Q>=k}
-        self.grid = np.arange(0, 8, dtype=np.float64)
-        self.rates = np.array([above[0], *above, 0.0])[: self.grid.size]
+        self.rates = np.array([above[0], *above, 0.0])
+        self.grid = np.arange(self.rates.size, dtype=np.float64)
         self.summary = {
             "material": material,
             "mass_mev": mass,
@@ -153,14 +154,26 @@ class DarkPhotonSignal(Signal):
 
 
 def electron_rate_per_q(
-    material: str, mass_mev: float, sigma_e_cm2: float, mediator: str, halo: StandardHalo, q_max: int
+    material: str,
+    mass_mev: float,
+    sigma_e_cm2: float,
+    mediator: str,
+    halo: StandardHalo,
+    q_max: int | None = None,
 ) -> np.ndarray:
     """Events / kg / day in each ionisation bin Q = 1..q_max, from the material model's crystal form
-    factor and :mod:`dmca_core.physics.electron_rates` (which counts per kg-year)."""
+    factor and :mod:`dmca_core.physics.electron_rates` (which counts per kg-year).
+
+    ``q_max=None`` runs to the Q of the form factor's highest energy bin, so the bins hold every
+    event the table can produce (nothing is cut off above q_max).
+    """
     from .. import plugins
     from ..physics import electron_rates
 
     ff = plugins.get_material_model(material).form_factor()
+    if q_max is None:
+        top = electron_rates.ionization_q(np.max(ff.e_ev), ff.band_gap_ev, ff.pair_energy_ev)
+        q_max = max(int(top), 1)
     rates = electron_rates.rate_per_q(
         ff, m_chi_mev=mass_mev, sigma_e_cm2=sigma_e_cm2, mediator=mediator, halo=halo, q_max=q_max
     )

@@ -12,8 +12,8 @@ so the rate per unit target mass is
 
     R = (ρ / m_a) · (N_A / A) · σ_ae v = ρ N_A c · 3 m_a g_ae² σ_pe(m_a) / (16 π α m_e² A)
 
-≈ 1.47e19 / A · g_ae² · (m_a/keV) · (σ_pe/barn) per kg per day for ρ = 0.3 GeV/cm³ (the form quoted
-by XENON, e.g. Aprile et al. 2020, PRD 102, 072004). σ_pe comes from the table
+= 1.466e19 / A · g_ae² · (m_a/keV) · (σ_pe/barn) per kg per day for ρ = 0.3 GeV/cm³ (XENON quotes the
+same form rounded to 1.5e19, e.g. Aprile et al. 2020, PRD 102, 072004). σ_pe comes from the table
 ``dmca_core/data/photoelectric_xs.csv`` (Elam, Ravel & Sieber 2002, via XrayDB).
 """
 

@@ -102,10 +102,15 @@ def soliton_core_kpc(m22: np.ndarray, m_halo: np.ndarray, z: np.ndarray) -> np.n
     )
 
 
-def soliton_density(r: np.ndarray | float, m22: np.ndarray, rc: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Schive et al. 2014 (Nature Phys. 10, 496, eq. 3): rho = 1.9e7 a⁻¹ m22⁻² (r_c/kpc)⁻⁴ /
-    (1 + 0.091 (r/r_c)²)⁸ Msun/kpc³ (their 1.9 a⁻¹ m_23⁻² ... Msun/pc³, with m_23 = 10 m22)."""
-    a = 1 / (1 + np.asarray(z, dtype=np.float64))
-    # 1.9 a^-1 (m_psi/1e-23 eV)^-2 (r_c/kpc)^-4 Msun/pc³ with m_psi/1e-23 eV = 10 m22
-    rho_c = 1.9 / a * (10 * np.asarray(m22)) ** -2 * np.asarray(rc) ** -4 * 1e9
+def soliton_density(r: np.ndarray | float, m22: np.ndarray, rc: np.ndarray) -> np.ndarray:
+    """Physical density (Msun/kpc³) at physical radius r (kpc) of a soliton with physical core radius
+    rc (kpc): rho = 1.9e7 m22⁻² (r_c/kpc)⁻⁴ / (1 + 0.091 (r/r_c)²)⁸.
+
+    Schive et al. 2014 (Nature Phys. 10, 496, eq. 3) write it in comoving units, 1.9 a⁻¹ m_23⁻²
+    (x_c/kpc)⁻⁴ 1e9 Msun/kpc³ with m_23 = m/1e-23 eV = 10 m22; converting the comoving density
+    (a³ rho) and radius (x_c = r_c/a) to physical ones cancels every power of a. A soliton is a
+    Schrödinger-Poisson ground state, so its M r is fixed by m alone, at any redshift.
+    """
+    rc = np.asarray(rc, dtype=np.float64)
+    rho_c = 1.9e9 * (10 * np.asarray(m22)) ** -2 * rc**-4  # 1.9e9 Msun/kpc³ at m_23 = 1, r_c = 1 kpc
     return rho_c / (1 + 0.091 * (np.asarray(r) / rc) ** 2) ** 8

@@ -31,7 +31,8 @@ def _positive(_inst: object, attr: attrs.Attribute, value: float) -> None:
 
 @attrs.frozen
 class StandardHalo:
-    """The SHM's four constants (defaults: Lewin & Smith 1996 / Essig et al. 2016 values)."""
+    """The SHM's four constants (defaults: Essig et al. 2016 / QEdark's 0.4 GeV/cm³, 230, 240, 600 km/s;
+    Lewin & Smith 1996 used 0.3 GeV/cm³)."""
 
     rho_gev_cm3: float = attrs.field(default=0.4, validator=_positive)  # local DM density
     v0_km_s: float = attrs.field(default=230.0, validator=_positive)  # most probable speed
