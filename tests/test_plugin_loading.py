@@ -11,6 +11,7 @@ import warnings
 from importlib.metadata import EntryPoint
 
 import pytest
+from test_plugins import _module, _raising_domains  # a plugin as authors write it; a hook that raises
 
 from dmca_core import hookimpl, plugins
 from dmca_core.errors import PluginError
@@ -25,18 +26,6 @@ class _Est:
 
     def estimate(self, table, treatment, outcome, adjustment, t0, t1):
         raise NotImplementedError
-
-
-def _module(name: str, **hooks: object) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    for key, value in hooks.items():
-        setattr(mod, key, value)
-    return mod
-
-
-@hookimpl
-def _raising_domains(register):
-    raise KeyError("oops")
 
 
 def _estimators(*names: str):

@@ -129,31 +129,8 @@ def test_uvicorn_module_app_with_a_bad_setting_is_one_line(telemetry: Path) -> N
 
 
 def test_uvicorn_module_app_with_good_settings_serves(telemetry: Path) -> None:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "sidrce.server:app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(
-        cmd, env=serve_env(SIDRCE_TELEMETRY=str(telemetry)), stderr=subprocess.PIPE, text=True
-    )
-    try:
-
-        def ready() -> bool:
-            with contextlib.suppress(httpx.TransportError):
-                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
-            return False
-
-        wait_for(ready, "uvicorn sidrce.server:app", timeout=30)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with uvicorn_app(telemetry) as (base, proc):
+        assert httpx.get(f"{base}/report", timeout=10).json()["count"] == 1
 
 
 def test_a_token_from_a_secret_file_keeps_its_users_in(telemetry: Path) -> None:
