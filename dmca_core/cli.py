@@ -147,16 +147,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _dry_run(cfg: Any, args: argparse.Namespace) -> int:
     """Check what ``dmca run`` checks before its first step and say what it would run; write nothing."""
     from . import plugins
-    from .runner import checked_run
+    from .runner import check_telemetry_file, checked_out_dir, checked_run
 
+    config_path = str(args.config)
     cfg, est_name = checked_run(
         cfg,
-        config_path=str(args.config),
+        config_path=config_path,
         telemetry_path=Path(args.telemetry) if args.telemetry else None,
         estimator=args.estimator,
         executor=args.executor,
         workers=args.workers,
     )
+    out = checked_out_dir(cfg, Path(args.out) if args.out else None, config_path)
+    field = "--telemetry" if args.telemetry else "telemetry.path"
+    check_telemetry_file(cfg, config_path=config_path, path_field=field)
     if args.quiet:
         return 0
     resolved = plugins.get_estimator(est_name).name
@@ -164,6 +168,8 @@ def _dry_run(cfg: Any, args: argparse.Namespace) -> int:
     ex = cfg.executor
     where = f", {ex.address}" if ex.address else ""
     count = "one per CPU" if ex.workers is None else str(ex.workers)
+    if ex.address:  # a running cluster has the workers it has
+        count = "the cluster's"
     print(
         f"{args.config}: {len(cfg.studies)} studies, {steps} steps, seed {cfg.seed}, estimator "
         f"{resolved}, executor {ex.name}{where}, workers: {count}"
@@ -176,8 +182,7 @@ def _dry_run(cfg: Any, args: argparse.Namespace) -> int:
             f"{st.rows} rows; graph {graph}"
         )
     print(
-        f"results would go to {Path(args.out or cfg.output)}/, telemetry appended to {cfg.telemetry.path}; "
-        "nothing written (--dry-run)"
+        f"results would go to {out}/, telemetry appended to {cfg.telemetry.path}; nothing written (--dry-run)"
     )
     return 0
 
@@ -559,7 +564,8 @@ def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
     the flags and a plain look at the config's ``executor`` section; anything unusual answers None
     (the run then starts its workers when it needs them, as it always can, and the real parsing
     reports any error)."""
-    if not argv or argv[0] != "run" or "--dry-run" in argv:
+    # --dry-run runs no step; it is the only option of `run` that starts with --d (abbreviations too)
+    if not argv or argv[0] != "run" or any(a.startswith("--d") for a in argv):
         return None
     import yaml
 

@@ -152,7 +152,9 @@ def report(err: LoadError, environ: Mapping[str, str], exc: BaseException | None
     if exc is not None and environ.get("DMCA_PLUGIN_TRACEBACK"):
         traceback.print_exception(exc, file=sys.stderr)
     if strict(environ):
-        raise PluginError(f"plugin {name}{' failed to load' if loading else ''}: {err.error}") from exc
+        error = PluginError(f"plugin {name}{' failed to load' if loading else ''}: {err.error}")
+        error.dmca_plugin = err.name  # type: ignore[attr-defined] # whose verdict this is (see call)
+        raise error from exc
     manager.load_errors.append(err)
     warn(f"skipped plugin {name}: {err.error}")
 
@@ -228,6 +230,8 @@ def call(impl: Any, hook: str) -> tuple[list[Any], Problem | None]:
     except _Invalid:
         pass
     except Exception as exc:  # noqa: BLE001 - a third-party hook may fail in any way
+        if getattr(exc, "dmca_plugin", impl.plugin_name) != impl.plugin_name:
+            raise  # strict mode's verdict on another plugin this hook looked up: that one's error
         if not bad:
             # a PluginError here is a lookup of another plugin's object (get_estimator) that failed
             hint = f"; {LOOKUP_HINT}" if isinstance(exc, PluginError) else ""

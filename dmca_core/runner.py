@@ -9,6 +9,7 @@ hold whatever the executor.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import json
 import os
@@ -342,6 +343,51 @@ def preflight(
         preflight_study(study, estimator, seed=cfg.seed, where=f"studies[{i}]")
 
 
+def checked_out_dir(cfg: ExperimentConfig, out_dir: Path | None, config_path: str) -> Path:
+    """The results folder (``--out``, else the config's ``output``), proven writable; creates nothing."""
+    out = Path(out_dir or cfg.output)
+    try:
+        _check_out_dir(out, "--out" if out_dir else "output")
+    except UsageError as exc:
+        if out_dir:
+            raise
+        # the file is read again for the line only now: a sweep's config can take 0.3 s to parse
+        raise UsageError(f"{locate(config_path, 'output')}: {exc}") from None
+    return out
+
+
+def check_telemetry_file(
+    cfg: ExperimentConfig, *, config_path: str, path_field: str, environ: Mapping[str, str] | None = None
+) -> None:
+    """What opening the telemetry file would refuse, found without opening or creating anything
+    (``dmca run --dry-run``): the encryption key, and, for the built-in ``jsonl`` sink, a path
+    that is a folder or cannot be written. A plugin's sink is only known to work once opened."""
+    from .default_plugins.jsonl_sink import JsonlSink
+    from .report import check_output_dir
+
+    tel = cfg.telemetry
+    path = Path(tel.path)
+    try:
+        if tel.encryption != "none":
+            environ = os.environ if environ is None else environ
+            plugins.get_encryptor().writer(tel.encryption, gzip=tel.gzip, environ=environ)
+        if not isinstance(plugins.get_sink(tel.sink), JsonlSink):
+            return
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        else:
+            check_output_dir(path.parent)  # the sink creates the missing folders, as the run's
+    except OSError as exc:  # the line the emitter gives when it cannot open the file
+        reason = os_reason(exc, path)
+        error: DmcaError = UsageError(f"{path_field}: {path}: cannot open for appending: {reason}")
+        raise located(error, config_path) from None
+    except DmcaError as exc:
+        raise located(exc, config_path) from None
+
+
 def _check_out_dir(path: Path, name: str) -> None:
     """Fail now, not after the whole run, when the results folder cannot take files."""
     from .errors import os_reason
@@ -416,9 +462,9 @@ def earlier_results(out: Path) -> str | None:
     try:
         earlier = json.loads((out / "results.json").read_bytes())
         steps_ok, run = earlier["steps_ok"], earlier["run_id"]
-    except (OSError, ValueError, TypeError, KeyError):  # none, or not ours: nothing to keep
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):  # none, or not ours
         return None
-    if not isinstance(steps_ok, int) or steps_ok < 1:
+    if type(steps_ok) is not int or steps_ok < 1 or not isinstance(run, str):  # not a dmca run's
         return None
     return f"keeps the results of the earlier run {run} ({steps_ok} steps ok)"
 
@@ -483,14 +529,7 @@ def run_experiment(
         workers=workers,
     )
     path_field = "--telemetry" if telemetry_path is not None else "telemetry.path"  # for its errors
-    out = Path(out_dir or cfg.output)
-    try:
-        _check_out_dir(out, "--out" if out_dir else "output")
-    except UsageError as exc:
-        if out_dir:
-            raise
-        # the file is read again for the line only now: a sweep's config can take 0.3 s to parse
-        raise UsageError(f"{locate(config_path, 'output')}: {exc}") from None
+    out = checked_out_dir(cfg, out_dir, config_path)
     resolved = plugins.get_estimator(est_name).name
     run_id = uuid.uuid4().hex[:12]
     tasks = plan(cfg, resolved, run_id)

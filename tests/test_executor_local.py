@@ -433,6 +433,7 @@ DASK = DASK_FORKSERVER_PRELOAD
         ({"name": "local", "workers": 2, "options": {"start_method": "spawn"}}, [], None),
         ({"name": "local", "workers": 2}, ["--dry-run"], None),  # runs no step
         ({"name": "dask"}, ["--dry-run"], None),
+        ({"name": "local", "workers": 2}, ["--dry"], None),  # argparse takes the abbreviation
     ],
 )
 def test_the_forkserver_is_started_ahead_only_for_runs_with_worker_processes_here(

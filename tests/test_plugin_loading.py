@@ -204,6 +204,23 @@ def test_a_wrapper_looking_up_in_its_hook_works_when_it_loads_before_what_it_wra
         assert plugins.skipped("aa_wrapper") is None
 
 
+def test_strict_mode_names_the_broken_plugin_a_wrappers_lookup_ran_into(installed) -> None:
+    # every entry point is registered before any is checked, so the wrapper's lookup meets the
+    # broken plugin's verdict first: the error is that plugin's, not the wrapper's
+    installed(
+        {
+            "aa_wrapper": _module("aa_wrapper", register_estimators=_wrapper("inner")),
+            "mm_broken": _module("mm_broken", register_domains=_raising_domains),
+            "zz_inner": _module("zz_inner", register_estimators=_estimators("inner")),
+        }
+    )
+    with pytest.raises(PluginError) as err:
+        plugins.load_entrypoints({"DMCA_STRICT_PLUGINS": "1"})
+    assert str(err.value) == (
+        "plugin 'mm_broken' (dmca-mm_broken 0.1): register_domains raised KeyError: 'oops'"
+    )
+
+
 def test_a_wrapper_whose_hook_looks_up_a_missing_estimator_is_told_to_look_up_when_called(
     installed,
 ) -> None:

@@ -107,6 +107,36 @@ def test_dry_run_checks_and_lists_the_studies_and_writes_nothing(hello, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "output: afile\n",  # a file where the results folder should be
+        "output: out\ntelemetry: {path: adir}\n",  # a folder where the telemetry file should be
+        "output: out\ntelemetry: {path: t.jsonl, encryption: line}\n",  # no key (or no encryptor)
+    ],
+)
+def test_dry_run_refuses_what_the_run_refuses_before_its_first_step(
+    hello, tmp_path: Path, monkeypatch, capsys, change: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SIDRCE_AES_KEY", raising=False)
+    monkeypatch.delenv("SIDRCE_AES_KEYS", raising=False)
+    (tmp_path / "afile").write_text("keep\n")
+    (tmp_path / "adir").mkdir()
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(
+        "seed: 1\nestimator: fallback\n" + change + "studies:\n"
+        "  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, rows: 300}\n"
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["run", str(cfg), "--dry-run"]) == 2
+    dry = capsys.readouterr()
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    real = capsys.readouterr()
+    assert dry.out == "" and dry.err == real.err and real.err.count("\n") == 1, (dry, real)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_a_failing_study_exits_1_and_the_others_are_reported(hello, tmp_path: Path, capsys) -> None:
     extra = "  - {domain: hello_linear, hypothesis: toy, treatment: X, outcome: Y, params: {effect: oops}}\n"
     out = tmp_path / "out"
@@ -163,6 +193,19 @@ def test_a_run_with_no_finished_step_keeps_the_folders_earlier_results(
     again = json.loads((fresh / "results.json").read_text())["run_id"]
     assert main(["run", str(broken), "--out", str(fresh), "--quiet"]) == 1
     assert json.loads((fresh / "results.json").read_text())["run_id"] != again  # replaced, not kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"steps_ok": true, "run_id": {"x": 1}}', "[" * 100_000 + "]" * 100_000, "[1]", "{}", "not json"],
+)
+def test_a_results_json_not_of_a_dmca_run_is_not_kept(tmp_path: Path, text: str) -> None:
+    from dmca_core.runner import earlier_results
+
+    (tmp_path / "results.json").write_text(text)
+    assert earlier_results(tmp_path) is None
+    (tmp_path / "results.json").write_text('{"steps_ok": 3, "run_id": "abc"}')
+    assert earlier_results(tmp_path) == "keeps the results of the earlier run abc (3 steps ok)"
 
 
 def test_bad_variable_is_refused_before_anything_is_written(hello, tmp_path: Path, capsys) -> None:
