@@ -8,6 +8,7 @@ followed by the next flush's member, which is found again by its magic number.
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import stat
@@ -171,21 +172,40 @@ def _salvage(member: bytes) -> bytes:
     return bytes(got)
 
 
-def _same_bytes(fd_a: int, fd_b: int, end: int) -> tuple[int, int] | None:
+def _same_bytes(fd_a: int, fd_b: int, end: int) -> tuple[int, int] | int:
     """Whether two open files hold the same bytes over ``[0, end)``, compared a chunk at a time:
-    ``(number of \\n, offset of the last one or -1)`` if so, else ``None``."""
+    ``(number of \\n, offset of the last one or -1)`` if so, else the offset of the first byte
+    that differs (-1 if ``fd_a`` has fewer than ``end`` bytes)."""
     newlines, last_nl, pos = 0, -1, 0
     while pos < end:
         n = min(COMPARE, end - pos)
         a = os.pread(fd_a, n, pos)
-        if len(a) != n or os.pread(fd_b, n, pos) != a:
-            return None
+        if len(a) != n:
+            return -1
+        b = os.pread(fd_b, n, pos)
+        if b != a:
+            return pos + _first_difference(a, b)
         newlines += a.count(b"\n")
         at = a.rfind(b"\n")
         if at >= 0:
             last_nl = pos + at
         pos += n
     return newlines, last_nl
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    """Index of the first byte where ``a`` and ``b`` (not equal) differ, or the shorter length:
+    halving with slice comparisons (memcmp), not a Python loop over up to a chunk of bytes."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while hi - lo > 1:  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 class Stream:
@@ -212,6 +232,14 @@ class Stream:
         self._last = b""  # the last bytes read: a file truncated and regrown past offset differs here
         self._head = b""  # the first HEAD bytes of the file (when read from its start)
         self._skipping = -1  # >= 0: inside a line longer than MAX_LINE, this many bytes skipped so far
+        # an old file left by an adopted copy (see adopt) shares its sink with the stream reading the
+        # copy: only that one finishes the sink, and an unfinished last line the copy holds too is
+        # reported by the copy's stream alone (unless bytes are added here after the switch)
+        self._finishes = True
+        self._tail_shared = False
+        # an offset where the last candidate copy was found to differ from this file: while the
+        # bytes there still differ, a candidate is not compared again (see adopt)
+        self._differs_at: int | None = None
         self.closed = False
 
     def pump(self, limit: int | None = None) -> int:
@@ -225,6 +253,7 @@ class Stream:
                 raise ReadError(exc.errno, exc.strerror) from exc
             if not raw:
                 break
+            self._tail_shared = False
             if self.offset < HEAD and self.offset == len(self._head):
                 self._head += raw[: HEAD - self.offset]
             self.offset += len(raw)
@@ -330,9 +359,16 @@ class Stream:
         k = len(self._last)
         return k == 0 or not self.seekable or os.pread(self.fd, k, self.offset - k) == self._last
 
-    def adopt(self, path: Path) -> bool:
+    def adopt(self, path: Path) -> Stream | None:
         """Whether ``path`` (another file, put in this one's place) is a copy of this file; if so,
-        read on from ``path`` instead of counting its lines again.
+        read on from ``path`` instead of counting its lines again, and return a stream of the old
+        file (else None).
+
+        The old file's writer may still hold it open (``dmca run`` appends by the descriptor it
+        opened before the ``mv``), so the returned stream reads on from the old file's offset into
+        the same sink, its lines numbered as in the old file (as a renamed file's are in a
+        rotation); the caller reads it until idle, then closes it. It never finishes the sink:
+        this stream, reading the copy, does.
 
         A copy holds this file's bytes over its whole length, or over every byte read here so far
         when it is longer (``cp f f.tmp && mv f.tmp f``, the source grown in between). It may also
@@ -346,18 +382,23 @@ class Stream:
         The bytes are compared with the old file's, read again by its open descriptor, in chunks
         (the first :data:`HEAD` bytes and the :data:`FINGERPRINT` before the offset first: a
         rotated log's new file differs there at once). Plain files read from their start only: a
-        gzip stream's decoder state cannot move to another file."""
+        gzip stream's decoder state cannot move to another file.
+
+        A candidate found different is not compared again while the byte where it differed still
+        differs: a near-copy left at the path (a rotation whose new file starts like the old one)
+        would otherwise be read whole again at every poll of the drain."""
         if (
             self._gz is not None
             or not self.seekable
             or self.offset == 0
             or len(self._head) < min(HEAD, self.offset)
         ):
-            return False
+            return None
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError:
-            return False
+            return None
+        old: Stream | None = None
         try:
             st = os.fstat(fd)
             size = st.st_size
@@ -369,18 +410,32 @@ class Stream:
                 and os.pread(fd, min(len(self._head), end), 0) == self._head[:end]
                 and (size < self.offset or os.pread(fd, k, self.offset - k) == self._last)
             )
-            lines = _same_bytes(self.fd, fd, end) if same else None
-            if lines is not None and size < self.offset:
-                self._rewind(fd, size, *lines)
+            w = self._differs_at
+            if same and w is not None and w < end and os.pread(self.fd, 1, w) != os.pread(fd, 1, w):
+                same = False  # still different where it was found different: no new comparison
+            got = _same_bytes(self.fd, fd, end) if same else None
+            if isinstance(got, int):
+                self._differs_at = got if got >= 0 else None
+            elif got is not None:
+                old = copy.copy(self)  # the old file as read so far, before any rewind
+                old._finishes = False
+                # its unfinished last line started inside the copy: the copy's stream reports it
+                # (the same bytes, or a prefix of them); lines read past the copy stay counted
+                start = self.offset - (self._skipping if self._skipping >= 0 else len(self._pending))
+                old._tail_shared = start < min(size, self.offset) and (
+                    self._skipping >= 0 or bool(self._pending)
+                )
+                if size < self.offset:
+                    self._rewind(fd, size, *got)
         except OSError:
-            lines = None
-        if lines is None:
+            old = None
+        if old is None:
             os.close(fd)
-            return False
-        os.close(self.fd)
+            return None
         self.fd = fd
         self.ino = (st.st_dev, st.st_ino)
-        return True
+        self._differs_at = None
+        return old
 
     def _rewind(self, fd: int, size: int, newlines: int, last_nl: int) -> None:
         """Go on at ``size`` in the file ``fd``, shorter than what was read here and equal to it
@@ -405,7 +460,9 @@ class Stream:
             if final:
                 if self._gz is not None:  # bytes held back to judge a possible member start
                     self._decoded(self._gz.feed(b"", final=True))
-                if self._skipping >= 0:  # the file ends inside a line too long to keep
+                if self._tail_shared:
+                    pass  # the copy that replaced this file holds this unfinished line: it reports it
+                elif self._skipping >= 0:  # the file ends inside a line too long to keep
                     self._too_long(self._skipping)
                 elif self._pending:
                     self.sink.tail(self._pending, self.line)
@@ -415,7 +472,8 @@ class Stream:
                     self.sink.cut(self.line, "gzip stream cut short or not valid gzip")
                     self.line += 1
                 self._pending = b""
-                self.sink.finish()
+                if self._finishes:
+                    self.sink.finish()
         finally:
             os.close(self.fd)
 
@@ -455,7 +513,9 @@ class Follower:
     keeps adding to it, until nothing has been added for ``drain_seconds``; only then is the new
     file read. A new file that holds the old one's bytes (a copy put in its place by rename, also
     one made before the last lines read were written) is read on, not counted again
-    (:meth:`Stream.adopt`).
+    (:meth:`Stream.adopt`); the old file is then read on too, from where it was, by its open
+    descriptor and until idle for ``drain_seconds`` as in a rotation, since its writer may still
+    append to it: lines added to either file count once.
     """
 
     def __init__(self, path: Path, new_sink, *, drain_seconds: float = 5.0) -> None:  # noqa: ANN001 - a factory of LineSink
@@ -467,23 +527,27 @@ class Follower:
         self.drain_seconds = drain_seconds
         self.draining = False  # the path is another file now; the old one is still being read
         self._active = 0.0  # monotonic time the current stream last gave bytes (or was opened)
+        # old files left by adopted copies, each with the monotonic time it last gave bytes
+        self._behind: list[tuple[Stream, float]] = []
 
     def poll(self, limit: int | None = 64 << 20) -> int:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             st = None
-        got = 0
         cur = self.stream
         now = time.monotonic()
+        got = self._read_behind(now)
         if cur is not None:
             rotated = st is None or (st.st_dev, st.st_ino) != cur.ino
             if rotated and st is not None and stat.S_ISREG(st.st_mode):
                 n = cur.pump()  # what the old file got before the copy was made
                 got += n
-                if cur.adopt(self.path):
+                old = cur.adopt(self.path)
+                if old is not None:
                     self.draining = False
                     self._active = now
+                    self._behind.append((old, now))
                     return got + cur.pump(limit)
                 if n:
                     self._active = now
@@ -497,9 +561,11 @@ class Follower:
                     self.draining = True  # its writer may still hold it open: read it on first
                     return got
                 self.draining = False
+                self._close_behind()
                 cur.close()
                 self.stream = cur = None
             elif st is not None and (st.st_size < cur.offset or not cur.same_bytes()):
+                self._close_behind()
                 cur.close()  # truncated in place: the old contents are gone; start over
                 self.stream = cur = None
                 self.truncated = True
@@ -521,7 +587,39 @@ class Follower:
             got += n
         return got
 
+    def _read_behind(self, now: float) -> int:
+        """Read on the old files left by adopted copies; close those idle for ``drain_seconds``."""
+        got = 0
+        keep: list[tuple[Stream, float]] = []
+        for i, (old, active) in enumerate(self._behind):
+            try:
+                n = old.pump()
+            except ReadError:  # let it go, or the error would come back at every poll
+                self._behind = keep + self._behind[i + 1 :]
+                old.close(final=False)
+                raise
+            got += n
+            if n:
+                # also keeps a rotated stream sharing this sink from being closed before it
+                active = self._active = now
+            if now - active < self.drain_seconds:
+                keep.append((old, active))
+            else:
+                old.close()
+        self._behind = keep
+        return got
+
+    def _close_behind(self) -> None:
+        """Close the old files left by adopted copies, before the stream they share a sink with
+        finishes it (they were read at the start of this poll)."""
+        behind, self._behind = self._behind, []
+        for old, _ in behind:
+            old.close()
+
     def close(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
-            self.stream = None
+        try:
+            self._close_behind()
+        finally:
+            if self.stream is not None:
+                self.stream.close()
+                self.stream = None

@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from sidrce import source
 from sidrce.collector import Aggregator, collect
 from sidrce.source import MAX_LINE, Follower
 
@@ -302,3 +305,111 @@ def test_a_shorter_copy_ending_inside_a_line_keeps_that_line_unfinished(tmp_path
     assert agg.cols.n == 12 and fol.generation == 1
     assert agg.rejected == alone["rejected"] == {"truncated": 1}
     assert agg.examples[0]["line"] == alone["rejected_examples"][0]["line"] == 11
+
+
+@pytest.mark.parametrize("between", [10, 0], ids=["shorter-copy", "whole-copy"])
+def test_a_writer_holding_the_old_file_after_a_copy_is_adopted_is_read_on(
+    tmp_path: Path, between: int
+) -> None:
+    # the docs' example: `cp ops.jsonl .tmp`, `dmca run` appends by the descriptor it keeps open,
+    # `mv .tmp ops.jsonl`; the run goes on appending to the old file, now in no directory
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0.3)
+    writer = path.open("ab")
+    try:
+        writer.write(b"".join(rec(i) for i in range(10)))
+        writer.flush()
+        fol.poll()
+        tmp = tmp_path / "tel.jsonl.tmp"
+        shutil.copyfile(path, tmp)
+        writer.write(b"".join(rec(i) for i in range(10, 10 + between)))
+        writer.flush()
+        fol.poll()
+        tmp.rename(path)
+        fol.poll()  # the copy is adopted here
+        assert fol.generation == 1 and fol.stream is not None
+        assert fol.stream.ino == (path.stat().st_dev, path.stat().st_ino)
+        n_old = 10 + between
+        for i in range(n_old, 30):  # the run goes on, a line at a time
+            writer.write(rec(i))
+            writer.flush()
+            fol.poll()
+        writer.write(b"junk old\n")  # line 31 of the old file
+        writer.flush()
+        _settle(fol, 0.6)
+    finally:
+        writer.close()
+    agg.flush()
+    assert agg.cols.n == 30 and fol.generation == 1 and not fol._behind
+    with path.open("ab") as again:  # the next run opens the path: the copy
+        again.write(b"".join(rec(i) for i in range(30, 35)) + b"junk new\n")
+    _settle(fol, 0.1)
+    fol.close()
+    agg.flush()
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b"".join(rec(i) for i in range(35)))
+    # every record once: the count and every group's figures are those of one file holding each
+    assert agg.cols.n == 35 and agg.report()["groups"] == collect([ref])["groups"]
+    # the old file's line by its number there (as a renamed file's), the copy's by its own
+    assert agg.rejected == {"not_json": 2}
+    assert [e["line"] for e in agg.examples] == [31, 16]
+    assert collect([path])["rejected_examples"][0]["line"] == 16
+
+
+def test_an_unfinished_line_in_both_the_old_file_and_its_copy_is_reported_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=0.2)
+    path.write_bytes(b"".join(rec(i) for i in range(10)) + rec(10)[:30])  # cut inside line 11
+    fol.poll()
+    tmp = tmp_path / "tel.jsonl.tmp"
+    shutil.copyfile(path, tmp)
+    tmp.rename(path)
+    _settle(fol, 0.4)  # the old file is let go: its cut line is the copy's too
+    assert fol.generation == 1 and not fol._behind
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 10 and agg.rejected == {"truncated": 1}
+    assert agg.examples[0]["line"] == 11
+
+
+def test_a_near_copy_is_compared_once_while_it_stays_different(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real = source._same_bytes
+
+    def counted(fd_a: int, fd_b: int, end: int) -> tuple[int, int] | int:
+        calls.append(end)
+        return real(fd_a, fd_b, end)
+
+    monkeypatch.setattr(source, "_same_bytes", counted)
+    path = tmp_path / "tel.jsonl"
+    agg, fol = follow(path, drain=30)  # the old file is drained for the whole test
+    lines = [rec(i) for i in range(100)]
+    path.write_bytes(b"".join(lines))
+    fol.poll()
+    near = list(lines)
+    near[50] = rec(50, d="x")  # as long as before: only a whole comparison tells
+    tmp = tmp_path / "tel.jsonl.tmp"
+    tmp.write_bytes(b"".join(near) + rec(100))
+    tmp.rename(path)
+    for _ in range(5):
+        fol.poll()
+    assert len(calls) == 1 and fol.draining
+    with path.open("ab") as f:  # it grows: the byte found different is still different
+        f.write(rec(101))
+    for _ in range(3):
+        fol.poll()
+    assert len(calls) == 1
+    # made a true copy in place (same file, same size): compared again, and adopted
+    at = sum(len(x) for x in lines[:50])
+    with path.open("r+b") as f:
+        f.seek(at)
+        f.write(lines[50])
+    fol.poll()
+    assert len(calls) == 2 and not fol.draining and fol.generation == 1
+    fol.close()
+    agg.flush()
+    assert agg.cols.n == 102 == collect([path])["count"]
