@@ -326,13 +326,16 @@ def run_study(
     estimator: Any,
     seed: int,
     meter: FitMeter | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Estimate the effect of ``treatment`` on ``outcome`` (moving it from ``t0`` to ``t1``) and
     score how far to trust it. ``graph=None`` discovers a CPDAG with PC at level ``alpha``.
 
     ``estimator`` is an Estimator or its name (``"auto"``, ``"full"``, ``"fallback"``). Every
-    ``estimate``/``discover`` call is timed by ``meter``.
+    ``estimate``/``discover`` call is timed by ``meter``. ``stage`` is told what starts next (a
+    progress display: PC can take minutes on a wide table).
     """
+    stage = stage or (lambda what: None)
     if isinstance(estimator, str):
         from .plugins import get_estimator
 
@@ -344,6 +347,7 @@ def run_study(
 
     warnings: list[str] = []
     if graph is None:
+        stage(f"discovering the graph (PC over {table.n_cols} columns)")
         graph = _discover(meter, estimator, table, alpha)
         source = "discovered"
         warnings.extend(near_copy_warning(group, r) for group, r in near_copies(table))
@@ -359,14 +363,17 @@ def run_study(
         if source == "given":
             raise UsageError(why)
         raise DataError(f"{why} (give a graph to study that effect){''.join(f'; {w}' for w in warnings)}")
+    stage("estimating the effect")
     estimates = {s: _estimate(meter, estimator, table, treatment, outcome, s, t0, t1) for s in fitted}
     effect_set = [estimates[s].effect if s in estimates else 0.0 for s in sets]
     adj = min(fitted, key=lambda s: abs(estimates[s].effect))  # IDA: report the smallest magnitude
     est = estimates[adj]
 
+    stage("refutations (reliability)")
     refutations = _refute(meter, estimator, table, treatment, outcome, adj, t0, t1, est, draws)
     reliability = sum(r.passed for r in refutations) / len(refutations)
 
+    stage("bootstrap (SR9)")
     sub = table.select((treatment, outcome, *adj))
     boot = _estimate_rows(meter, estimator, sub, treatment, outcome, adj, t0, t1, draws.bootstrap)
     slack = ROUNDING * abs(est.effect)
@@ -374,6 +381,7 @@ def run_study(
     stable = (np.sign(boot) == np.sign(est.effect)) & inside
     sr9 = float(stable.sum()) / N_BOOTSTRAP
 
+    stage(f"discovery on each half of the rows (DI2, PC over {table.n_cols} columns)")
     try:
         g1, g2 = (_discover(meter, estimator, table.take(h), alpha) for h in draws.halves)
         di2 = jaccard(g1.skeleton(), g2.skeleton())

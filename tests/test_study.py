@@ -45,6 +45,20 @@ def test_given_dag_recovers_the_true_effect(fallback) -> None:
     assert naive.causal_effect > r.ci_high + 0.3
 
 
+def test_a_study_says_what_starts_next_in_order(fallback) -> None:
+    table, _ = CONFOUNDED.simulate(1000, np.random.default_rng(0))
+    for graph, first in ((None, ["discovering the graph (PC over 3 columns)"]), (CONFOUNDED.graph, [])):
+        seen: list[str] = []
+        _study(table, fallback, graph, stage=seen.append)
+        assert seen == [
+            *first,
+            "estimating the effect",
+            "refutations (reliability)",
+            "bootstrap (SR9)",
+            "discovery on each half of the rows (DI2, PC over 3 columns)",
+        ]
+
+
 def test_discovered_graph_with_oriented_parents(fallback) -> None:
     # W1 -> T <- W2 is a v-structure, so PC orients T's parents; Meek's rules then orient T -> Y
     model = sem(
