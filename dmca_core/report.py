@@ -13,13 +13,16 @@ import stat
 import tempfile
 from collections import defaultdict
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from .config import NO_HYPOTHESIS
 from .errors import DmcaError, os_reason
 
 if TYPE_CHECKING:
-    from .config import ExperimentConfig
+    from matplotlib.figure import Figure
+
+    from .config import ExperimentConfig, StudyConfig
     from .runner import RunSummary
 
 
@@ -96,17 +99,25 @@ def summary_markdown(payload: dict[str, Any]) -> str:
     for r in rows:
         if r["status"] != "ok":
             lines.append(
-                f"| {r['study']} | {r['step']} | {_effect_of(r)} | failed: {r.get('error', '')} | | | | | | | |"
+                f"| {study_label(r)} | {r['step']} | {_effect_of(r)} | failed: {r.get('error', '')} | | | | | | | |"
             )
             continue
         truth = r.get("truth", {}).get("effect") if r.get("truth") else None
-        flag = " (ambiguous)" if r.get("ambiguous") else ""
         lines.append(
-            f"| {r['study']} | {r['step']} | {_effect_of(r)} | {_fmt(r['causal_effect'])}{flag} | "
+            f"| {study_label(r)} | {r['step']} | {_effect_of(r)} | {_effect_cell(r)} | "
             f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {_fmt(truth)} | {_fmt(r.get('truth_in_ci'))} | "
             f"{_fmt(r['reliability_score'], 3)} | {_fmt(r['SR9'], 3)} | {_fmt(r['DI2'], 3)} | "
             f"{', '.join(r['adjustment_set']) or '∅'} |"
         )
+    if any(r["status"] == "ok" and r.get("ambiguous") for r in rows):
+        lines += [
+            "",
+            "An effect marked ambiguous comes from a discovered graph that leaves some of the "
+            "treatment's parents unoriented: each admissible parent set gives an effect (IDA), the "
+            "range shown spans them all (`effect_set` in results.json), and the headline is the one "
+            "of smallest magnitude. Its reliability and interval are those of the headline alone; "
+            "give the graph to get one answer.",
+        ]
     warned = warnings_by_study(rows)
     if warned:
         lines += ["", "## Warnings", ""]
@@ -124,8 +135,36 @@ def warnings_by_study(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[
     warned: dict[tuple[str, str], list[int]] = {}
     for r in rows:
         for warning in r.get("warnings", ()):
-            warned.setdefault((r["study"], warning), []).append(r["step"])
+            warned.setdefault((study_label(r), warning), []).append(r["step"])
     return warned
+
+
+def study_label(r: dict[str, Any]) -> str:
+    """The study as the summary and the forest plot name it: its label, except that an unnamed
+    ``csv`` study (labelled ``csv/-``, which says nothing) is named by its data file."""
+    plain = f"{r['domain']}/{NO_HYPOTHESIS}"
+    data = r.get("data")
+    if data is None or not r["study"].startswith(plain):
+        return r["study"]
+    return f"{r['domain']}: {PurePath(data).name}{r['study'][len(plain) :]}"
+
+
+def effect_range(r: dict[str, Any]) -> tuple[float, float] | None:
+    """The smallest and largest admissible effect of an ambiguous row, else ``None``."""
+    effects = [e for e in r.get("effect_set") or () if e is not None]
+    if not r.get("ambiguous") or not effects:
+        return None
+    return min(effects), max(effects)
+
+
+def _effect_cell(r: dict[str, Any]) -> str:
+    """The headline effect; for an ambiguous one, the range every admissible parent set spans:
+    the headline alone (the smallest magnitude) can be far from, even opposite to, the truth."""
+    span = effect_range(r)
+    if span is None:
+        return _fmt(r["causal_effect"])
+    n = len(r["effect_set"])
+    return f"{_fmt(r['causal_effect'])} (ambiguous: {n} admissible, {_fmt(span[0])} … {_fmt(span[1])})"
 
 
 def _effect_of(r: dict[str, Any]) -> str:
@@ -141,6 +180,7 @@ def _effect_of(r: dict[str, Any]) -> str:
 # measures every label of every panel: seconds for a large sweep)
 _WIDTH, _RIGHT, _TOP, _BOTTOM = 8.0, 0.25, 0.15, 0.35
 _ROW, _PANEL_EXTRA, _GAP = 0.22, 0.35, 0.55  # per row; per panel (its own x axis); title room
+_LEGEND = 0.15  # the legend's row above the first panel: inside a panel of a few rows it hid them
 _CHAR = 0.075  # width of a label character at 8 pt
 MAX_ROWS = 120  # per panel: a taller plot is slow to draw and open; results.json has every row
 MAX_PANELS = 40  # ~25 ms each to draw; a sweep over more distinct effects is in results.json
@@ -155,13 +195,30 @@ def forest_panels(results: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[d
     return panels
 
 
-def forest_plot(payload: dict[str, Any], path: Path) -> None:
-    """A forest plot: one panel per (domain, hypothesis, treatment, outcome, t0, t1) — the same
-    effect, on one x axis — with a row per study step: the effect and its 95% CI, and the true
-    effect as a red tick where the domain knows it. Hypotheses get panels of their own because
-    their effects differ by orders of magnitude (direct_lab: DarkPhoton's ~950 counts made WIMP's
-    ~110 a speck). A sweep of one effect over seeds or params still gives one tall panel, not a
-    panel per study (matplotlib pays ~25 ms for every panel)."""
+_BLUE, _ORANGE, _RED = "#1f5fa8", "#d35400", "#c0392b"
+_ESTIMATE, _HEADLINE = "estimate, 95% CI", "ambiguous: smallest admissible effect, 95% CI"
+_RANGE, _TRUTH = "range of admissible effects", "truth"
+_LEGEND_ORDER = (_ESTIMATE, _HEADLINE, _RANGE, _TRUTH)
+
+
+def _panel_name(domain: str, hypothesis: str, rows: list[dict[str, Any]]) -> str:
+    """``domain/hypothesis``; for ``csv`` (no hypothesis) the data files the panel's rows read."""
+    files = list(dict.fromkeys(PurePath(r["data"]).name for r in rows if r.get("data")))
+    if not files:
+        return f"{domain}/{hypothesis}"
+    more = f" +{len(files) - 3} more" if len(files) > 3 else ""
+    return f"{domain}: {', '.join(files[:3])}{more}"
+
+
+def forest_figure(payload: dict[str, Any]) -> Figure:
+    """The forest plot's figure: one panel per (domain, hypothesis, treatment, outcome, t0, t1) —
+    the same effect, on one x axis — with a row per study step: the effect and its 95% CI, and the
+    true effect as a red tick where the domain knows it. An ambiguous estimate (IDA) is a hollow
+    marker on a dashed line spanning its admissible effects, each a small bar: its headline is
+    only the smallest of them. Hypotheses get panels of their own because their effects differ by
+    orders of magnitude (direct_lab: DarkPhoton's ~950 counts made WIMP's ~110 a speck). A sweep
+    of one effect over seeds or params still gives one tall panel, not a panel per study
+    (matplotlib pays ~25 ms for every panel)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,13 +232,14 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
     left_out = {k: len(rows) - MAX_ROWS for k, rows in panels.items() if len(rows) > MAX_ROWS}
     for k in left_out:
         panels[k] = panels[k][:MAX_ROWS]
-    labels = {k: [f"{r['study']} · step {r['step']}" for r in rows] for k, rows in panels.items()}
+    labels = {k: [f"{study_label(r)} · step {r['step']}" for r in rows] for k, rows in panels.items()}
     left = 0.3 + _CHAR * max((len(t) for ts in labels.values() for t in ts), default=10)
     heights = [_PANEL_EXTRA + _ROW * len(rows) for rows in panels.values()] or [1.0]
-    total = _TOP + sum(h + _GAP for h in heights) + _BOTTOM
+    band = _LEGEND if panels else 0.0
+    total = _TOP + band + sum(h + _GAP for h in heights) + _BOTTOM
     fig = plt.figure(figsize=(_WIDTH + left, total))
     x0, width = left / (_WIDTH + left), 1 - (left + _RIGHT) / (_WIDTH + left)
-    top = total - _TOP  # inches from the bottom: panels are stacked downwards
+    top = total - _TOP - band  # inches from the bottom: panels are stacked downwards
     axes = []
     for h in heights:
         top -= _GAP
@@ -190,16 +248,41 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
     for ax, (key, rows) in zip(axes, panels.items(), strict=False):
         domain, hypothesis, treatment, outcome, t0, t1 = key
         ys = list(range(len(rows)))[::-1]  # the first row on top
-        eff = [r["causal_effect"] for r in rows]
-        lo = [r["causal_effect"] - r["ci_low"] for r in rows]
-        hi = [r["ci_high"] - r["causal_effect"] for r in rows]
-        ax.errorbar(
-            eff, ys, xerr=[lo, hi], fmt="o", ms=4, color="#1f5fa8", capsize=2, label="estimate, 95% CI"
-        )
+        spans = [effect_range(r) for r in rows]
+        for hollow in (False, True):
+            pick = [i for i, span in enumerate(spans) if (span is not None) == hollow]
+            if not pick:
+                continue
+            eff = [rows[i]["causal_effect"] for i in pick]
+            err = [
+                [rows[i]["causal_effect"] - rows[i]["ci_low"] for i in pick],
+                [rows[i]["ci_high"] - rows[i]["causal_effect"] for i in pick],
+            ]
+            ax.errorbar(
+                eff,
+                [ys[i] for i in pick],
+                xerr=err,
+                fmt="o",
+                ms=4 if not hollow else 5,
+                mfc="white" if hollow else _BLUE,
+                color=_BLUE,
+                capsize=2,
+                label=_HEADLINE if hollow else _ESTIMATE,
+            )
+        # all of a panel's ranges as one line broken by NaNs (two artists, not two per row: a sweep)
+        ambiguous = [(span, ys[i], rows[i]["effect_set"]) for i, span in enumerate(spans) if span]
+        if ambiguous:
+            nan = float("nan")
+            sx = [x for span, _, _ in ambiguous for x in (*span, nan)]
+            sy = [v for _, y, _ in ambiguous for v in (y, y, nan)]
+            ax.plot(sx, sy, ls="--", lw=1, color=_ORANGE, zorder=1, label=_RANGE)
+            each = [(e, y) for _, y, effects in ambiguous for e in effects if e is not None]
+            ex, ey = zip(*each, strict=True)
+            ax.plot(ex, ey, ls="none", marker="|", ms=7, mew=1.2, color=_ORANGE, zorder=1)
         truth = [(r["truth"]["effect"], y) for r, y in zip(rows, ys, strict=True) if r.get("truth")]
         if truth:
             tx, ty = zip(*truth, strict=True)
-            ax.plot(tx, ty, ls="none", marker="|", ms=12, mew=2, color="#c0392b", label="truth")
+            ax.plot(tx, ty, ls="none", marker="|", ms=12, mew=2, color=_RED, label=_TRUTH)
         ax.axvline(0, color="grey", lw=0.6)
         ax.set_yticks(ys, labels[key])
         ax.set_ylim(-0.6, len(rows) - 0.4)
@@ -207,10 +290,10 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         more = left_out.get(key)
         note = f" (first {MAX_ROWS} steps; {more} more in results.json)" if more else ""
         what = f"effect of {treatment} {_fmt(t0)} → {_fmt(t1)} on {outcome}"
-        ax.set_title(f"{domain}/{hypothesis}: {what}{note}", fontsize=9, loc="left")
+        ax.set_title(f"{_panel_name(domain, hypothesis, rows)}: {what}{note}", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
     if hidden > 0:
-        # in the top margin, right-aligned: clear of the first title (left) and of any tick labels
+        # in the top margin, right-aligned, above the legend's row
         fig.text(
             0.99,
             1 - 0.05 / total,
@@ -220,9 +303,34 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
             va="top",
         )
     if panels:
-        axes[0].legend(fontsize=7, loc="best")
+        # each kind of mark once, from whichever panel has it (an ambiguous row may be in any)
+        found: dict[str, Any] = {}
+        for ax in axes:
+            for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+                found.setdefault(text, handle)
+        handles = {text: found[text] for text in _LEGEND_ORDER if text in found}
+        fig.legend(
+            handles.values(),
+            handles.keys(),
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(x0, 1 - _TOP / total),
+            ncols=len(handles),
+            frameon=False,
+            borderaxespad=0,
+            handletextpad=0.4,
+            columnspacing=1.5,
+        )
     else:
         axes[0].text(0.5, 0.5, "no successful study", ha="center", va="center")
+    return fig
+
+
+def forest_plot(payload: dict[str, Any], path: Path) -> None:
+    """Draw :func:`forest_figure` into ``path`` (PNG), replacing it whole."""
+    import matplotlib.pyplot as plt
+
+    fig = forest_figure(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
@@ -235,10 +343,27 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         plt.close(fig)
 
 
+def with_data(row: dict[str, Any], study: StudyConfig) -> dict[str, Any]:
+    """``row`` with ``data``, the file a ``csv`` study read (its ``params.path`` as the config
+    gives it), after ``hypothesis``: the label of an unnamed csv study, ``csv/-``, names none."""
+    if study.domain != "csv" or "path" not in study.params:
+        return row
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key == "hypothesis":
+            out["data"] = str(study.params["path"])
+    out.setdefault("data", str(study.params["path"]))
+    return out
+
+
 def write_outputs(
     summary: RunSummary, cfg: ExperimentConfig, *, config_path: str, started: str, finished: str
 ) -> dict:
-    results = [o.result for o in sorted(summary.outcomes, key=lambda o: o.index)]
+    from .runner import plan
+
+    studies = [task.study for task in plan(cfg, summary.estimator, summary.run_id)]
+    results = [with_data(o.result, studies[o.index]) for o in sorted(summary.outcomes, key=lambda o: o.index)]
     payload = {
         "experiment": cfg.experiment,
         "run_id": summary.run_id,
