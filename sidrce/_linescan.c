@@ -2,13 +2,14 @@
  *
  * A Scanner reads a block of newline-terminated lines, each one JSON object with the record's
  * fields (the table comes from Python, dmca_core/telemetry/record.py), and writes the numbers the
- * report needs into caller-owned float64 columns, each line's (domain, hypothesis, intervention)
- * as an index into a list of distinct triples, and each ts as seconds since 1970.
+ * report needs into caller-owned float64 columns, each line's key (domain, hypothesis,
+ * intervention, study, outcome; the last two optional, None where absent) as an index into a list
+ * of distinct keys, and each ts as seconds since 1970.
  *
  * It takes only the common shape and gives up on the whole block (returns None) at anything
  * else: escapes or non-ASCII bytes in a string, an unknown or repeated key, a missing required
  * field or ts, a number that is not a finite double or breaks its field's rule, too many distinct
- * triples. The caller then reads the block with msgspec or line by line, which gives the exact
+ * keys. The caller then reads the block with msgspec or line by line, which gives the exact
  * verdict. So this code must never accept a line the contract refuses, and must give the value
  * every other reader gives; it need not accept every valid line.
  *
@@ -23,12 +24,13 @@
 
 #define MAXF 64        /* fields a record may name */
 #define MAXCOLS 16     /* numeric output columns */
-#define MAXTRIPLES 1024 /* distinct (domain, hypothesis, intervention) per block */
+#define MAXTRIPLES 1024 /* distinct keys (domain, hypothesis, intervention, study, outcome) per block */
 #define HSLOTS 2048    /* hash slots for them: a power of two, 2x MAXTRIPLES */
+#define NPARTS 5       /* the parts of a key, in role order */
 #define NUMBUF 64      /* longest number text handed to the exact converter */
 
 enum { K_STR, K_INT0, K_NUM0, K_NUM, K_TS, K_VERSION };
-enum { R_NONE, R_DOMAIN, R_HYP, R_INTERV };
+enum { R_NONE, R_DOMAIN, R_HYP, R_INTERV, R_STUDY, R_OUTCOME };
 
 typedef struct {
     PyObject_HEAD
@@ -83,7 +85,7 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
             Py_DECREF(seq);
             return -1;
         }
-        if (kind < K_STR || kind > K_VERSION || col < -1 || col >= ncols || role < R_NONE || role > R_INTERV) {
+        if (kind < K_STR || kind > K_VERSION || col < -1 || col >= ncols || role < R_NONE || role > R_OUTCOME) {
             Py_DECREF(seq);
             PyErr_SetString(PyExc_ValueError, "bad field entry");
             return -1;
@@ -106,19 +108,22 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
         self->nfields = (int)i + 1;
     }
     Py_DECREF(seq);
-    /* the triple's strings and ts are on every line the scanner takes: required strings, one ts */
+    /* domain, hypothesis, intervention and ts are on every line the scanner takes: required
+     * strings, one ts; study and outcome are optional strings (absent: None in the key) */
     int roles = 0, ts_fields = 0;
     for (int i = 0; i < self->nfields; i++) {
         if (self->role[i] != R_NONE) {
-            if (self->kind[i] != K_STR || !((self->required >> i) & 1) || (roles >> self->role[i]) & 1) {
-                PyErr_SetString(PyExc_ValueError, "a triple role on a field that is not a required string");
+            int needed = self->role[i] <= R_INTERV;
+            if (self->kind[i] != K_STR || (needed && !((self->required >> i) & 1)) || (roles >> self->role[i]) & 1) {
+                PyErr_SetString(PyExc_ValueError, "a key role on a field that is not a string (required for domain, hypothesis, intervention)");
                 return -1;
             }
             roles |= 1 << self->role[i];
         }
         ts_fields += self->kind[i] == K_TS;
     }
-    if (roles != (1 << R_DOMAIN | 1 << R_HYP | 1 << R_INTERV) || ts_fields != 1) {
+    const int needed_roles = 1 << R_DOMAIN | 1 << R_HYP | 1 << R_INTERV;
+    if ((roles & needed_roles) != needed_roles || ts_fields != 1) {
         PyErr_SetString(PyExc_ValueError, "need domain, hypothesis and intervention roles and one ts field");
         return -1;
     }
@@ -334,27 +339,28 @@ static int ts_epoch(const unsigned char *s, Py_ssize_t w, double *out) {
     return 1;
 }
 
+/* a line's key: each part's offset and length in data; length -1 for an absent optional part */
 typedef struct {
-    Py_ssize_t off[3];
-    Py_ssize_t len[3];
-    uint32_t hash; /* compared before the bytes: colliding triples cost no memcmp */
+    Py_ssize_t off[NPARTS];
+    Py_ssize_t len[NPARTS];
+    uint32_t hash; /* compared before the bytes: colliding keys cost no memcmp */
 } Triple;
 
 static inline uint32_t hash_triple(const unsigned char *base, const Py_ssize_t *off, const Py_ssize_t *len) {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NPARTS; k++) {
         const unsigned char *s = base + off[k];
         for (Py_ssize_t i = 0; i < len[k]; i++)
             h = (h ^ s[i]) * 16777619u;
-        h = (h ^ 0xff) * 16777619u; /* a separator no string holds */
+        h = (h ^ (len[k] < 0 ? 0xfe : 0xff)) * 16777619u; /* separators no string holds */
     }
     return h;
 }
 
 static inline int same_triple(const unsigned char *base, const Triple *t, const Py_ssize_t *off,
                               const Py_ssize_t *len) {
-    for (int k = 0; k < 3; k++)
-        if (t->len[k] != len[k] || memcmp(base + t->off[k], base + off[k], (size_t)len[k]) != 0)
+    for (int k = 0; k < NPARTS; k++)
+        if (t->len[k] != len[k] || (len[k] > 0 && memcmp(base + t->off[k], base + off[k], (size_t)len[k]) != 0))
             return 0;
     return 1;
 }
@@ -365,7 +371,8 @@ static inline int same_triple(const unsigned char *base, const Triple *t, const 
  * stops at the end of data or after as many lines as kinds holds (cap), at offset end.
  * columns: writable float64 buffer of ncols * cap values, column c of line i at c * cap + i (NaN
  * where an optional field is absent; ts as seconds since 1970). kinds: writable int32 buffer,
- * each line's index into triples, a list of (domain, hypothesis, intervention) str tuples. */
+ * each line's index into triples, a list of (domain, hypothesis, intervention, study, outcome)
+ * tuples: str, with None for a study or outcome the line does not carry. */
 static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
     Py_buffer data, colbuf, kindbuf;
     Py_ssize_t start;
@@ -415,7 +422,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
         for (int c = 0; c < self->ncols; c++)
             cols[c * cap + line] = NAN;
         uint64_t seen = 0;
-        Py_ssize_t off[3] = {0, 0, 0}, len[3] = {0, 0, 0};
+        Py_ssize_t off[NPARTS] = {0, 0, 0, 0, 0}, len[NPARTS] = {0, 0, 0, -1, -1};
         int pos = 0;
         p = after(p, '{');
         if (p == NULL) {
@@ -473,7 +480,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
                 }
                 Py_ssize_t slen = send - s;
                 int role = self->role[f];
-                if (role >= R_DOMAIN && role <= R_INTERV) {
+                if (role >= R_DOMAIN && role <= R_OUTCOME) {
                     off[role - R_DOMAIN] = s - base;
                     len[role - R_DOMAIN] = slen;
                 } else if (kind == K_TS) {
@@ -560,14 +567,16 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
     if (list == NULL)
         goto done;
     for (int t = 0; t < ntriples; t++) {
-        PyObject *tup = PyTuple_New(3);
+        PyObject *tup = PyTuple_New(NPARTS);
         if (tup == NULL) {
             Py_DECREF(list);
             goto done;
         }
         PyList_SET_ITEM(list, t, tup);
-        for (int k = 0; k < 3; k++) {
-            PyObject *s = PyUnicode_DecodeASCII((const char *)base + triples[t].off[k], triples[t].len[k], NULL);
+        for (int k = 0; k < NPARTS; k++) {
+            PyObject *s = triples[t].len[k] < 0
+                              ? Py_NewRef(Py_None)
+                              : PyUnicode_DecodeASCII((const char *)base + triples[t].off[k], triples[t].len[k], NULL);
             if (s == NULL) {
                 Py_DECREF(list);
                 goto done;
@@ -587,7 +596,7 @@ done:
 
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS,
-     "scan(data, start, columns, kinds) -> (lines, end, triples), or None to leave the lines to "
+     "scan(data, start, columns, kinds) -> (lines, end, keys), or None to leave the lines to "
      "the exact reader"},
     {NULL, NULL, 0, NULL},
 };

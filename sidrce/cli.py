@@ -165,8 +165,14 @@ def _human(report: dict[str, Any]) -> str:
         last = ns["latest"]
         ci = f"[{f(last.get('ci_low'), '.4g')}, {f(last.get('ci_high'), '.4g')}]"
         d, h = printable(g["domain"]), printable(g["hypothesis"])
+        # several studies' effects in one group: no effect, and the count of studies instead
+        effect = (
+            f"mixed: {ns['effect_studies']}"
+            if ns["effects_withheld"]
+            else f(last.get("causal_effect"), ".4g")
+        )
         lines.append(
-            f"{d:<16} {h:<16} {f(last.get('causal_effect'), '.4g'):>13} {ci:>23} "
+            f"{d:<16} {h:<16} {effect:>13} {ci:>23} "
             f"{f(ns['median_reliability_score'], '.3f'):>18} {f(ns['median_SR9'], '.3f'):>10} "
             f"{f(ns['median_DI2'], '.3f'):>10}"
         )

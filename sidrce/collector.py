@@ -3,7 +3,9 @@
 Memory holds, per accepted record, only the figures the report needs (cost, qps, latency, group
 id, time, whether it is an intervention, and the North Star values whose medians are reported:
 causal effect, reliability score, SR9, DI2, NaN where absent: 69 bytes), never the raw text; of the
-confidence interval only each group's latest is kept. Bad lines are counted by reason and skipped.
+confidence interval only each group's latest is kept, and per group the distinct (study,
+intervention, outcome) of its records carrying an effect (:class:`Effects`): a group mixing studies
+gets no effect figures. Bad lines are counted by reason and skipped.
 
 Speed: plain lines go through a compiled scanner (``sidrce/_linescan.c``, built at install; see
 :data:`sidrce.validate.SCANNER`) that writes the report's numbers, times and group indices straight
@@ -93,8 +95,10 @@ _COLUMNS = ("cost", "qps", "lat", *NORTH_STAR.values())
 _get_numbers = attrgetter("infra_cost_usd", "qps", "latency_p95_ms", *NORTH_STAR)
 _get_latest = attrgetter(*LATEST)
 _SCAN_COL = dict(SCAN_COLUMNS)
-_get_kind = attrgetter("domain", "hypothesis", "intervention")
+# a record's key: its group, then what tells its study's effects from another study's
+_get_kind = attrgetter("domain", "hypothesis", "intervention", "study", "outcome")
 KINDS_MAX = 1 << 16
+EFFECT_IDS_MAX = 256  # distinct studies kept per group: beyond, the group is mixed, the count capped
 LITERALS_MAX = 32  # values of one string field worth listing in the decoder's type
 PARALLEL_MEDIANS = 1 << 16  # records from which the report's overall medians get their own thread
 FAST_LINES = 4096  # lines per fast-path decode: small enough for the decoded objects to stay in cache
@@ -151,6 +155,7 @@ class Snapshot:
     examples: list[dict[str, Any]]
     latest: Latest = attrs.field(factory=lambda: Latest())
     open_streams: list[dict[str, Any]] = attrs.field(factory=list)
+    effects: Effects = attrs.field(factory=lambda: Effects())
 
 
 #: (ts, (causal_effect, ci_low, ci_high, reliability_score, SR9, DI2)), None where absent
@@ -177,6 +182,60 @@ class Latest:
         return Latest(dict(self.file), dict(self.by_ts))
 
 
+#: what must agree between the records behind one group's effect figures: (study, intervention,
+#: outcome), None for a study or outcome a record does not carry (older records)
+EffectId = tuple[str | None, str, str | None]
+EFFECT_PARTS = ("study", "intervention", "outcome")
+
+
+def effect_id(intervention: str, study: Any, outcome: Any) -> EffectId:
+    """A record's :data:`EffectId`; ``study``/``outcome`` absent (None or msgspec's UNSET): None."""
+    return (study if type(study) is str else None, intervention, outcome if type(outcome) is str else None)
+
+
+@attrs.define
+class Effects:
+    """Per group, the distinct :data:`EffectId` of its records that carry ``causal_effect``, at most
+    :data:`EFFECT_IDS_MAX` + 1 of them (one more shows the group is past the cap). A set: the
+    same whatever order the records came in, so every reading path and a two-process merge agree."""
+
+    ids: dict[int, set[EffectId]] = attrs.field(factory=dict)
+
+    def note(self, gid: int, ident: EffectId) -> None:
+        s = self.ids.get(gid)
+        if s is None:
+            self.ids[gid] = {ident}
+        elif len(s) <= EFFECT_IDS_MAX:
+            s.add(ident)
+
+    def merge(self, gid: int, idents: set[EffectId]) -> None:
+        for ident in idents:
+            self.note(gid, ident)
+
+    def copy(self) -> Effects:
+        return Effects({g: set(s) for g, s in self.ids.items()})
+
+
+def effect_verdict(idents: set[EffectId] | None) -> tuple[int, str | None]:
+    """(studies, why the group's effect figures are withheld or None) for a group's
+    :data:`EffectId` set. They agree when the records carrying each field give one value of it:
+    a record without ``study``/``outcome`` is compared on what it carries. Agreeing: one study.
+    Else the distinct (study, intervention, outcome) count, and which of them differ."""
+    if not idents:
+        return 0, None
+    n = len(idents)
+    if n > EFFECT_IDS_MAX:  # the set was capped: which parts differ could depend on the reading
+        return n, f"mixed: more than {EFFECT_IDS_MAX} studies"
+    differ = [
+        name
+        for i, name in enumerate(EFFECT_PARTS)
+        if len({ident[i] for ident in idents if ident[i] is not None}) > 1
+    ]
+    if not differ:
+        return 1, None
+    return n, f"mixed: {n} studies (differing {', '.join(differ)})"
+
+
 class Aggregator:
     """Accepted records and rejections from any number of files (or followed streams)."""
 
@@ -199,11 +258,15 @@ class Aggregator:
         self.rejected: Counter[str] = Counter()
         self.examples: list[dict[str, Any]] = []
         self.latest = Latest()
+        self.effects = Effects()
         self.open_streams: list[dict[str, Any]] = []  # streams without a final envelope (see FileState)
         self.version = 0
         self._encryptors: list[Any] | None = None
         self._pending: list[tuple[Any, ...]] = []
-        self._kinds: dict[tuple[str, str, str], int] = {}
+        # (domain, hypothesis, intervention, study, outcome) -> kind: the fast paths' lookup table
+        self._kinds: dict[tuple[Any, ...], int] = {}
+        self._kind_eff: list[EffectId] = []  # per kind
+        self._kind_noted = np.zeros(16, np.bool_)  # the kind's EffectId is in its group's Effects
         self.decoder = FAST  # becomes fast_decoder(values seen) once a block is read
         self._lit: dict[str, set[str]] = {}
         self._lit_off: set[str] = set()  # fields with too many values to list
@@ -339,6 +402,8 @@ class Aggregator:
             cur = self.latest.by_ts.get(int(remap[g]))
             if cur is None or ts >= cur[0]:
                 self.latest.by_ts[int(remap[g])] = (ts, values)
+        for g, idents in part["effects"].ids.items():
+            self.effects.merge(int(remap[g]), idents)
         self.rejected.update(part["rejected"])
         for ex in part["examples"]:
             if len(self.examples) >= EXAMPLES:
@@ -375,6 +440,7 @@ class Aggregator:
         eff = get("causal_effect")
         if eff is not None:
             self.latest.note(gid, ts, tuple(None if v is None else float(v) for v in map(get, LATEST)))
+            self.effects.note(gid, effect_id(rec["intervention"], get("study"), get("outcome")))
         nan = math.nan
         self._pending.append(
             (
@@ -439,7 +505,7 @@ class Aggregator:
             kind = np.fromiter(map(self._kinds.get, map(_get_kind, recs)), np.int32, n)
         except TypeError:  # None: a triple not seen yet
             if len(self._kinds) + n > KINDS_MAX:  # a cache: distinct interventions must not grow it
-                self._kinds.clear()
+                self._clear_kinds()
             kind = np.fromiter(map(self._kind, map(_get_kind, recs)), np.int32, n)
         self.flush()  # keep file order
         gid = self._kind_gid[: len(self._kinds)][kind]
@@ -457,6 +523,7 @@ class Aggregator:
         self._note_latest(
             lambda r: tuple(None if v is UNSET else v for v in _get_latest(recs[r])), gid, ts, num["eff"]
         )
+        self._note_effects(kind, num["eff"])
         self.version += 1
         return True
 
@@ -483,7 +550,7 @@ class Aggregator:
         if n == 0:
             return n, end
         if len(self._kinds) + len(triples) > KINDS_MAX:  # a cache: distinct interventions must not grow it
-            self._kinds.clear()
+            self._clear_kinds()
         kind = np.fromiter(map(self._kind, triples), np.int32, len(triples))[local[:n]]
         self.flush()  # keep file order
         gid = self._kind_gid[: len(self._kinds)][kind]
@@ -495,8 +562,24 @@ class Aggregator:
             return tuple(None if v != v else v for v in (float(c[r]) for c in latest))  # NaN: absent
 
         self._note_latest(values, gid, num["ts"], num["eff"])
+        self._note_effects(kind, num["eff"])
         self.version += 1
         return n, end
+
+    def _note_effects(self, kind: np.ndarray, eff: np.ndarray) -> None:
+        """:meth:`Effects.note` for a block: once per kind whose records carry an effect."""
+        nk = len(self._kinds)
+        has = np.zeros(nk, np.bool_)
+        has[kind[~np.isnan(eff)]] = True
+        noted = self._kind_noted[:nk]
+        for k in np.flatnonzero(has & ~noted).tolist():
+            self.effects.note(int(self._kind_gid[k]), self._kind_eff[k])
+            noted[k] = True
+
+    def _clear_kinds(self) -> None:
+        self._kinds.clear()
+        self._kind_eff.clear()
+        self._kind_noted[:] = False
 
     def _note_latest(self, values: Any, gid: np.ndarray, ts: np.ndarray, eff: np.ndarray) -> None:
         """:meth:`Latest.note` for a block, only for the rows that can be a group's latest: the
@@ -542,16 +625,20 @@ class Aggregator:
             self._lit_off.update(REPEATED)
         self.decoder = fast_decoder(literals) if literals else FAST
 
-    def _kind(self, key: tuple[str, str, str]) -> int:
-        """Index of a (domain, hypothesis, intervention) triple in the fast path's lookup table."""
+    def _kind(self, key: tuple[Any, ...]) -> int:
+        """Index of a (domain, hypothesis, intervention, study, outcome) key in the fast path's
+        lookup table (study and outcome None, or msgspec's UNSET, where a record has none)."""
         k = self._kinds.get(key)
         if k is None:
             k = self._kinds[key] = len(self._kinds)
             if k >= len(self._kind_gid):
                 self._kind_gid = np.resize(self._kind_gid, 2 * k + 2)
                 self._kind_chg = np.resize(self._kind_chg, 2 * k + 2)
+                self._kind_noted = np.resize(self._kind_noted, 2 * k + 2)
             self._kind_gid[k] = self._gid(key[:2])
             self._kind_chg[k] = key[2] != "-"
+            self._kind_noted[k] = False
+            self._kind_eff.append(effect_id(*key[2:]))
         return k
 
     # --- output --------------------------------------------------------------------------------
@@ -564,6 +651,7 @@ class Aggregator:
             list(self.examples),
             self.latest.copy(),
             list(self.open_streams),
+            self.effects.copy(),
         )
 
     def report(self, **kw: Any) -> dict[str, Any]:
@@ -695,6 +783,7 @@ def _second_half(
             "rejected": snap.rejected,
             "examples": snap.examples,
             "latest": snap.latest,
+            "effects": snap.effects,
             "mode": sink.mode,
             "plaintext": sink.plaintext,
             "readers": {idx: reader.state() for idx, reader in sink._readers.items()},
@@ -1090,6 +1179,14 @@ def _summarize(
         series = _series(table, full, ts[rows] if has_ts else None, series_points)
         latest = (snap.latest.by_ts if has_ts else snap.latest.file).get(g)
         north_star = _north_star(table, full, latest)  # last: it reorders the table's rows
+        studies, withheld = effect_verdict(snap.effects.ids.get(g))
+        north_star["effect_studies"] = studies
+        north_star["effects_withheld"] = withheld
+        if withheld is not None:  # a median or "latest" of unlike effects is no figure at all
+            north_star["median_causal_effect"] = None
+            north_star["latest"].update(causal_effect=None, ci_low=None, ci_high=None)
+            for point in series:
+                point.pop("causal_effect", None)
         m = dict(zip(("infra_cost_usd", "qps", "latency_p95_ms"), north_star.pop("_base"), strict=True))
         d, h = snap.keys[g]
         return {

@@ -80,8 +80,17 @@ class ReportCollector(Collector):
                 "sidrce_study_di2", "Median DI2 of the studies", labels=GROUP_LABELS
             ),
         }
+        # a group whose effects come from several studies has no effect sample: a median or
+        # "latest" of unlike effects is no figure; sidrce_study_effect_studies says how many
         effect = GaugeMetricFamily(
-            "sidrce_study_causal_effect", "Causal effect of the latest study", labels=GROUP_LABELS
+            "sidrce_study_causal_effect",
+            "Causal effect of the latest study (only where the group's effects are of one study)",
+            labels=GROUP_LABELS,
+        )
+        effect_studies = GaugeMetricFamily(
+            "sidrce_study_effect_studies",
+            "Studies behind the group's causal effects (as north_star.effect_studies); above 1 no effect sample",
+            labels=GROUP_LABELS,
         )
         for g in report["groups"]:
             labels = [g["domain"], g["hypothesis"]]
@@ -97,7 +106,9 @@ class ReportCollector(Collector):
                     family.add_metric(labels, ns[key])
             if ns["latest"]["causal_effect"] is not None:
                 effect.add_metric(labels, ns["latest"]["causal_effect"])
-        yield from (fti, lat, qps, cost, *study.values(), effect)
+            if ns["effect_studies"]:
+                effect_studies.add_metric(labels, ns["effect_studies"])
+        yield from (fti, lat, qps, cost, *study.values(), effect, effect_studies)
 
 
 def registry_for(get_report: Callable[[], dict[str, Any] | None]) -> CollectorRegistry:

@@ -271,7 +271,8 @@ SCAN_COLUMNS = (
     ("ci_high", "ci_high"),
 )
 _KIND_CODES = {"str": 0, "int0": 1, "num0": 2, "num": 3, "ts": 4, "version": 5}
-_ROLES = {"domain": 1, "hypothesis": 2, "intervention": 3}
+#: the fields of a line's key (see ``_linescan.c``): the group, then what tells studies apart
+_ROLES = {"domain": 1, "hypothesis": 2, "intervention": 3, "study": 4, "outcome": 5}
 
 
 def _build_scanner() -> Any:
@@ -287,7 +288,10 @@ def _build_scanner() -> Any:
         (name, _KIND_CODES[kind], col.get(name, -1), _ROLES.get(name, 0), name in required)
         for name, kind in REQUIRED + OPTIONAL
     ]
-    return Scanner(fields, len(SCAN_COLUMNS), SCHEMA_VERSION)
+    try:
+        return Scanner(fields, len(SCAN_COLUMNS), SCHEMA_VERSION)
+    except ValueError:  # a build older than this table (an in-place build not redone): msgspec reads
+        return None
 
 
 SCANNER = _build_scanner()

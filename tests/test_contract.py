@@ -36,6 +36,8 @@ def full_record() -> dict:
         hypothesis="WIMP",
         step=4,
         intervention="do(mass=10)",
+        study="lab mass",
+        outcome="rate",
         infra_cost_usd=0.02,
         qps=51.5,
         latency_p95_ms=12.25,
@@ -139,6 +141,9 @@ BROKEN = [
     ({"estimator": ""}, ["estimator"]),
     ({"peak_mem_mb": -1.0}, ["peak_mem_mb"]),
     ({"SR9": None}, ["SR9"]),
+    ({"study": ""}, ["study"]),
+    ({"study": 3}, ["study"]),
+    ({"outcome": None}, ["outcome"]),
 ]
 
 

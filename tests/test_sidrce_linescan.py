@@ -66,8 +66,13 @@ def check(scanner: Any, text: bytes) -> bool:
         else:
             want = float(obj[name]) if name in obj else math.nan
         assert same(got[name], want), (text, name, got[name], want)
-    assert got["triple"] == (obj["domain"], obj["hypothesis"], obj["intervention"])
+    assert got["triple"] == key_of(obj)
     return True
+
+
+def key_of(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """A record's key as the scanner gives it: study and outcome None where absent."""
+    return (obj["domain"], obj["hypothesis"], obj["intervention"], obj.get("study"), obj.get("outcome"))
 
 
 def canonical(rng: random.Random) -> dict[str, Any]:
@@ -182,7 +187,8 @@ def test_blocks_stop_at_capacity_and_give_the_end_offset(scanner: Any) -> None:
         seen += [triples[k] for k in kinds[:n]]
         pos = end
     objs = [json.loads(x) for x in lines]
-    assert seen == [(o["domain"], o["hypothesis"], o["intervention"]) for o in objs]
+    assert seen == [key_of(o) for o in objs]
+    assert any(o.get("study") for o in objs) and any("study" not in o for o in objs)
     assert scanner.scan(data[:-1], 0, table, kinds) is not None  # the first 4 lines are whole
     assert scanner.scan(data[:-1], sum(map(len, lines[:8])), table, kinds) is None  # no final newline
     with pytest.raises(ValueError):

@@ -17,11 +17,22 @@ from sidrce.cli import main
 from sidrce.collector import LATEST, NORTH_STAR, collect
 
 FIELDS = tuple(NORTH_STAR)
+#: what the records of group ("a", x) draw their (study, intervention, outcome) from; None: left out
+MIXES: dict[str, list[tuple[str | None, str, str | None]]] = {
+    "old": [(None, "-", None)],  # records from before study/outcome: one intervention
+    # one study, some records without study or outcome (older ones): still one study
+    "agree": [(None, "do(x=1 vs 0)", None), ("s1", "do(x=1 vs 0)", None), ("s1", "do(x=1 vs 0)", "y"),
+              (None, "do(x=1 vs 0)", "y")],
+    # several: labels (one not ASCII, which the compiled scanner leaves to msgspec), interventions
+    "mixed": [(st, iv, oc) for st in (None, "s1", "s2 x→y") for iv in ("do(x=1 vs 0)", "do(x=2 vs 0)")
+              for oc in (None, "y")],
+}  # fmt: skip
 
 
-def studies(n: int, seed: int, *, with_ts: bool = True) -> list[dict[str, Any]]:
+def studies(n: int, seed: int, *, with_ts: bool = True, mix: str = "old") -> list[dict[str, Any]]:
     """Groups ("a", x) carry North Star fields, some fields missing at random (as a failed DI2
-    leaves DI2 out); group ("b", y) carries none."""
+    leaves DI2 out), their study, intervention and outcome drawn from ``MIXES[mix]``; group
+    ("b", y) carries none."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -31,6 +42,9 @@ def studies(n: int, seed: int, *, with_ts: bool = True) -> list[dict[str, Any]]:
         r["ts"] = f"2024-01-01T00:{(i * 7) % 50:02d}:{rng.randrange(3):02d}.000Z"
         if not with_ts and i % 11 == 3:
             del r["ts"]
+        if r["domain"] == "a":
+            study, r["intervention"], outcome = rng.choice(MIXES[mix])
+            r.update({k: v for k, v in (("study", study), ("outcome", outcome)) if v is not None})
         if r["domain"] == "a" and rng.random() < 0.8:
             r["causal_effect"] = rng.choice([rng.gauss(0, 1), 2])  # ints too
             r["ci_low"], r["ci_high"] = r["causal_effect"] - 0.5, r["causal_effect"] + 0.5
@@ -50,6 +64,23 @@ def iso(ts: str | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromisoformat(ts).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def reference_verdict(with_effect: list[dict[str, Any]]) -> tuple[int, str | None]:
+    """(effect_studies, effects_withheld) by the rule as the spec states it: every two records
+    carrying an effect agree on each of study, intervention, outcome that both carry."""
+    names = ("study", "intervention", "outcome")
+    ids = sorted({tuple(r.get(k) for k in names) for r in with_effect}, key=repr)
+    if not ids:
+        return 0, None
+    differing = [
+        name
+        for i, name in enumerate(names)
+        if any(a[i] is not None and b[i] is not None and a[i] != b[i] for a in ids for b in ids)
+    ]
+    if not differing:
+        return 1, None
+    return len(ids), f"mixed: {len(ids)} studies (differing {', '.join(differing)})"
 
 
 def reference(
@@ -72,12 +103,16 @@ def reference(
             ns[f"median_{name}"] = statistics.median(values) if values else None
         last = with_effect[-1] if with_effect else {}
         ns["latest"] = {**{k: last.get(k) for k in LATEST}, "ts": iso(last.get("ts"))}
+        ns["effect_studies"], ns["effects_withheld"] = reference_verdict(with_effect)
+        if ns["effects_withheld"]:  # no figure of unlike effects; the scores stay
+            ns["median_causal_effect"] = None
+            ns["latest"].update(causal_effect=None, ci_low=None, ci_high=None)
         series = []
         for a, b in runs[key]:
             point = {}
             for name in FIELDS:
                 values = [r[name] for r in rs[a:b] if name in r]
-                if values:
+                if values and not (name == "causal_effect" and ns["effects_withheld"]):
                     point[name] = statistics.median(values)
             series.append(point)
         out[key] = {"north_star": ns, "series": series}
@@ -94,9 +129,10 @@ def north_star_of(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
     }
 
 
+@pytest.mark.parametrize("mix", list(MIXES))
 @pytest.mark.parametrize("with_ts", [True, False])
-def test_north_star_matches_a_record_by_record_reading(tmp_path: Path, with_ts: bool) -> None:
-    records = studies(900, seed=1, with_ts=with_ts)
+def test_north_star_matches_a_record_by_record_reading(tmp_path: Path, with_ts: bool, mix: str) -> None:
+    records = studies(900, seed=1, with_ts=with_ts, mix=mix)
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"".join(line(r) for r in records))
     report = collect([path])
@@ -114,12 +150,25 @@ def test_north_star_matches_a_record_by_record_reading(tmp_path: Path, with_ts: 
             assert p == q
     b = got["b", "y"]["north_star"]
     nothing = {"records": 0, **{f"median_{f}": None for f in FIELDS}}
-    assert b == {**nothing, "latest": dict.fromkeys((*LATEST, "ts"))}
-    assert got["a", "x"]["north_star"]["records"] > 300  # the test data has studies in it
+    assert b == {
+        **nothing,
+        "latest": dict.fromkeys((*LATEST, "ts")),
+        "effect_studies": 0,
+        "effects_withheld": None,
+    }
+    a = got["a", "x"]["north_star"]
+    assert a["records"] > 300  # the test data has studies in it
+    assert a["median_SR9"] is not None and a["latest"]["ts"] is not None  # scores stay, mixed or not
+    if mix == "mixed":
+        assert a["effect_studies"] == 12 and a["median_causal_effect"] is None
+        assert a["effects_withheld"] == "mixed: 12 studies (differing study, intervention)"
+    else:
+        assert a["effect_studies"] == 1 and a["median_causal_effect"] is not None
 
 
-def test_fast_and_exact_paths_agree_on_north_star_fields(tmp_path: Path) -> None:
-    records = studies(3 * 4096 + 17, seed=2)
+@pytest.mark.parametrize("mix", ["old", "mixed"])
+def test_fast_and_exact_paths_agree_on_north_star_fields(tmp_path: Path, mix: str) -> None:
+    records = studies(3 * 4096 + 17, seed=2, mix=mix)
     bad = dict(records[5]) | {"domain": "a", "SR9": "high"}
     fast = tmp_path / "fast.jsonl"
     fast.write_bytes(b"".join(line(r) for r in records) + line(bad) + b'{"DI2": 1e999}\n')

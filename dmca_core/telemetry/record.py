@@ -35,6 +35,10 @@ OPTIONAL: tuple[tuple[str, str], ...] = (
     ("ts", "ts"),
     ("run_id", "str"),
     ("schema_version", "version"),
+    # which study the step belongs to (its label) and the outcome it estimates: with intervention,
+    # what SIDRCE compares before it reports one effect for a group's records
+    ("study", "str"),
+    ("outcome", "str"),
     ("causal_effect", "num"),
     ("ci_low", "num"),
     ("ci_high", "num"),
@@ -181,6 +185,8 @@ def make_record(
     latency_p95_ms: float,
     run_id: str,
     intervention: str | None = None,
+    study: str | None = None,
+    outcome: str | None = None,
     ts: str | None = None,
     causal_effect: float | None = None,
     ci_low: float | None = None,
@@ -198,7 +204,8 @@ def make_record(
 
     Numbers are converted to Python ``float``/``int`` (numpy scalars are welcome). An optional
     metric that is ``None`` or not finite (a failed estimate) is left out rather than written as
-    NaN, which is not JSON. ``intervention`` defaults to ``"-"`` (none); ``ts`` to now.
+    NaN, which is not JSON. ``intervention`` defaults to ``"-"`` (none); ``ts`` to now. ``study``
+    (the study's label) and ``outcome`` are left out when not given.
     """
     rec: dict[str, Any] = {
         "domain": domain,
@@ -212,6 +219,10 @@ def make_record(
         "run_id": run_id,
         "schema_version": SCHEMA_VERSION,
     }
+    if study:
+        rec["study"] = study
+    if outcome:
+        rec["outcome"] = outcome
     optional: Mapping[str, float | None] = {
         "causal_effect": causal_effect,
         "ci_low": ci_low,

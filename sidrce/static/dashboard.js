@@ -111,7 +111,8 @@
   }
 
   // the studies' North Star figures: the latest effect with its interval, medians of the rest;
-  // a group whose records carry none shows dashes
+  // a group whose records carry none shows dashes; a group whose effects come from several
+  // studies (other interventions or outcomes) shows why it has no effect instead of one
   function renderStudies(rep) {
     const body = $("studies").tBodies[0];
     clear(body);
@@ -124,7 +125,13 @@
       cell(tr, "domain").textContent = g.domain;
       cell(tr, "hypothesis").textContent = g.hypothesis;
       setNum(cell(tr, "num records"), ns.records, 12);
-      setNum(cell(tr, "num effect"), last.causal_effect);
+      const effect = cell(tr, "num effect");
+      setNum(effect, last.causal_effect);
+      if (ns.effects_withheld) {
+        effect.textContent = "mixed: " + ns.effect_studies;
+        effect.title = ns.effects_withheld + "; no single effect to show";
+        effect.dataset.withheld = ns.effects_withheld;
+      }
       const ci = cell(tr, "num ci");
       const lo = document.createElement("span");
       const hi = document.createElement("span");
