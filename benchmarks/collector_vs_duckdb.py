@@ -48,7 +48,9 @@ def records(n: int):
             "domain": d,
             "hypothesis": h,
             "step": i // 6,
-            "intervention": "-" if i % 1000 else "estimator=full",
+            "intervention": "do(exposure_kg_day=200 vs 100)",
+            "study": f"{d}/{h}",  # one study a group, as a config with one study per hypothesis writes
+            "outcome": "counts",
             "infra_cost_usd": round(rng.uniform(0.001, 0.01), 6),
             "qps": round(rng.uniform(10, 100), 3),
             "latency_p95_ms": round(rng.uniform(5, 50), 3),

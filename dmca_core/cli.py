@@ -177,10 +177,13 @@ def _dry_run(cfg: Any, args: argparse.Namespace) -> int:
     for st in cfg.studies:
         t = st.intervention
         graph = st.graph if isinstance(st.graph, str) else ",".join(st.graph)
-        print(
-            f"  {st.label}: {st.treatment} → {st.outcome}, {t.t0:g} → {t.t1:g}; {st.steps} × "
-            f"{st.rows} rows; graph {graph}"
-        )
+        if getattr(plugins.get_domain(st.domain), "fixed_data", None) and "path" in st.params:
+            data = f"file {st.params['path']}"  # the whole file, once: rows and steps mean nothing
+            if st.params.get("columns"):
+                data += f" (columns {', '.join(map(str, st.params['columns']))})"
+        else:
+            data = f"{st.steps} × {st.rows} rows"
+        print(f"  {st.label}: {st.treatment} → {st.outcome}, {t.t0:g} → {t.t1:g}; {data}; graph {graph}")
     print(
         f"results would go to {out}/, telemetry appended to {cfg.telemetry.path}; nothing written (--dry-run)"
     )
@@ -188,6 +191,44 @@ def _dry_run(cfg: Any, args: argparse.Namespace) -> int:
 
 
 # --- estimate / discover -------------------------------------------------------------------------
+
+
+def _data_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The csv domain's params for --data and --columns."""
+    params: dict[str, Any] = {"path": str(args.data)}
+    if args.columns is not None:
+        params["columns"] = args.columns
+    return params
+
+
+def _load_data(args: argparse.Namespace) -> Any:
+    """--data as the csv domain reads it; a problem with --columns says so."""
+    from . import plugins
+
+    plugins.setup()
+    domain = plugins.get_domain("csv")
+    try:
+        return domain.load("-", 0, 0, _data_params(args))
+    except UsageError as exc:
+        if getattr(exc, "param", None) == "columns":
+            raise type(exc)(f"--columns: {exc}") from None
+        raise
+
+
+def _columns(text: str) -> list[str]:
+    """``--columns A,B,C``; a name with a comma in double quotes, as in a CSV header."""
+    import csv
+
+    try:
+        names = [n.strip() for n in next(csv.reader([text], skipinitialspace=True))]
+    except (csv.Error, StopIteration):
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: give names separated by commas") from None
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"an empty column name in {text!r}")
+    return names
+
+
+_columns.__name__ = "column list"
 
 
 def _csv_study(args: argparse.Namespace, graph: str | list[str]) -> Any:
@@ -199,7 +240,7 @@ def _csv_study(args: argparse.Namespace, graph: str | list[str]) -> Any:
         name=Path(args.data).name,
         treatment=args.treatment,
         outcome=args.outcome,
-        params={"path": str(args.data)},
+        params=_data_params(args),
         intervention=Intervention(args.t0, args.t1),
         graph=graph,
         alpha=args.alpha,
@@ -209,33 +250,37 @@ def _csv_study(args: argparse.Namespace, graph: str | list[str]) -> Any:
 def _check_columns(args: argparse.Namespace) -> None:
     """Read --data and check --treatment, --outcome and --graph against its columns, naming the
     option (the study checks after this name config fields)."""
-    from . import plugins
     from .study import find_cycle
     from .types import Graph
 
-    plugins.setup()
-    names = plugins.get_domain("csv").load("-", 0, args.seed, {"path": str(args.data)}).table.names
+    names = _load_data(args).table.names
+    among = "--columns" if args.columns is not None else f"columns of {args.data}"
     for option, var in (("--treatment", args.treatment), ("--outcome", args.outcome)):
         if var not in names:
-            raise UsageError(
-                f"{option}: unknown variable {var!r}; columns of {args.data}: {', '.join(names)}"
-            )
+            raise UsageError(f"{option}: unknown variable {var!r}; {among}: {', '.join(names)}")
     if not args.graph:
         return
+    comma = [n for n in names if "," in n]
+    hint = (
+        f"; a column name with a comma ({comma[0]!r}) cannot be written in --graph, whose edges "
+        "are separated by commas: rename the column, or use --discover"
+        if comma
+        else ""
+    )
     for item in (x.strip() for x in args.graph.split(",")):
         if not item:
             continue
         try:
             edge = Graph.parse(item)
         except ValueError as exc:
-            raise UsageError(f"--graph: {exc}") from None
+            raise UsageError(f"--graph: {exc}{hint}") from None
         unknown = [v for v in edge.nodes if v not in names]
         if unknown:
             # "a-b" reads as an undirected edge; with a name that is no column it is most likely
             # a mistyped "a->b", so say how edges are written rather than only "unknown variable"
             raise UsageError(
                 f"--graph: cannot read edge {item!r}: write A->B (directed) or A--B (undirected) "
-                f"between columns of {args.data}; {unknown[0]!r} is not one (columns: {', '.join(names)})"
+                f"between {among}; {unknown[0]!r} is not one (columns: {', '.join(names)}){hint}"
             )
     cycle = find_cycle(Graph.parse(args.graph, nodes=names))
     if cycle:
@@ -269,40 +314,53 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         r = result
         print(
             f"effect of {r['treatment']} on {r['outcome']} (do {r['t1']:g} vs {r['t0']:g}): "
-            f"{r['causal_effect']:.6g}  95% CI [{r['ci_low']:.6g}, {r['ci_high']:.6g}]"
+            f"{_num(r['causal_effect'], '.6g')}  95% CI [{_num(r['ci_low'], '.6g')}, {_num(r['ci_high'], '.6g')}]"
             f"{_ambiguity(r)}\n"
-            f"adjustment set: {', '.join(r['adjustment_set']) or '(none)'}; reliability {r['reliability_score']:.2f}; "
-            f"SR9 {r['SR9']:.3f}; DI2 {r['DI2']:.3f}; estimator {r['estimator']}"
+            f"adjustment set: {', '.join(r['adjustment_set']) or '(none)'}; reliability {_num(r['reliability_score'], '.2f')}; "
+            f"SR9 {_num(r['SR9'], '.3f')}; DI2 {_num(r['DI2'], '.3f')}; estimator {r['estimator']}"
         )
     for warning in result.get("warnings", ()):
         print(f"dmca: warning: {warning}", file=sys.stderr)
     return 0
 
 
+def _num(x: Any, spec: str) -> str:
+    """``x`` formatted, or ``n/a`` for a figure that is not defined (null in the JSON: DI2 of a
+    study whose halves cannot be compared)."""
+    return "n/a" if x is None else format(x, spec)
+
+
 def _ambiguity(r: dict[str, Any]) -> str:
     """``  (ambiguous: the discovered graph also allows 0)`` for an effect the graph does not pin
-    down: the other effects its DAGs give (IDA reports the smallest in magnitude)."""
+    down: the other effects its DAGs give (IDA reports the smallest in magnitude), each once as
+    printed (several parent sets often give the same effect)."""
     if not r["ambiguous"]:
         return ""
-    others = list(r.get("effect_set") or [])
-    if r["causal_effect"] in others:
-        others.remove(r["causal_effect"])  # the one reported, once
+    shown = _num(r["causal_effect"], ".6g")
+    others: list[str] = []
+    for x in r.get("effect_set") or []:
+        text = _num(x, ".6g")
+        if text == "-0":
+            text = "0"
+        if text != shown and text not in others:
+            others.append(text)
     if not others:
         return "  (ambiguous)"
     graph = {"discovered": "the discovered graph", "given": "the given graph"}.get(
         r.get("graph_source"), "the graph"
     )
-    return f"  (ambiguous: {graph} also allows {', '.join(f'{x:.6g}' for x in others)})"
+    return f"  (ambiguous: {graph} also allows {', '.join(others)})"
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
     from . import plugins
+    from .runner import data_errors_named
 
     plugins.setup()
-    domain = plugins.get_domain("csv")
     estimator = plugins.get_estimator(args.estimator)
-    data = domain.load("-", 0, 0, {"path": str(args.data)})
-    graph = estimator.discover(data.table, args.alpha)
+    data = _load_data(args)
+    with data_errors_named(plugins.get_domain("csv"), _data_params(args)):
+        graph = estimator.discover(data.table, args.alpha)
     out = graph.to_json()
     if args.json:
         print(json.dumps(out, indent=2))
@@ -503,7 +561,17 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     p.set_defaults(func=cmd_run)
 
     def data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data", required=True, help="CSV file (Parquet when pyarrow is installed)")
+        p.add_argument(
+            "--data",
+            required=True,
+            help="CSV file with a header line, '#' comment lines allowed (Parquet when pyarrow is installed)",
+        )
+        p.add_argument(
+            "--columns",
+            type=_columns,
+            help="use only these columns, e.g. 'depth,exposure,counts' (default: all; the others may "
+            "hold anything, e.g. text or IDs); a name with a comma in double quotes",
+        )
         p.add_argument("--alpha", type=_alpha, default=0.01, help="PC significance level (default 0.01)")
         p.add_argument("--estimator", default="auto", help=f"{_ESTIMATORS} (default: auto)")
         p.add_argument("--json", action="store_true", help="print JSON")
@@ -512,11 +580,20 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
     data_args(p)
     p.add_argument("--treatment", required=True)
     p.add_argument("--outcome", required=True)
-    p.add_argument("--graph", help="edges, e.g. 'Z->T,Z->Y,T->Y'")
+    p.add_argument(
+        "--graph",
+        help="edges separated by commas, A->B directed, A--B undirected, e.g. 'Z->T,Z->Y,T->Y' "
+        "(a column name with a comma cannot be written here: rename it or use --discover)",
+    )
     p.add_argument("--discover", action="store_true", help="discover the graph with PC")
     p.add_argument("--t0", type=_finite_float, default=0.0, help="control value of the treatment (default 0)")
     p.add_argument("--t1", type=_finite_float, default=1.0, help="treated value of the treatment (default 1)")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the random draws: refutations, bootstrap, the halves of DI2 (default 0)",
+    )
     p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("discover", help="discover a causal graph (CPDAG) from your own data with PC")

@@ -8,6 +8,7 @@ hold whatever the executor.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import functools
@@ -15,7 +16,7 @@ import json
 import os
 import traceback
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import plugins
 from .config import NO_HYPOTHESIS, CostModel, ExperimentConfig, StudyConfig, fill_hypotheses, locate, located
-from .errors import DmcaError, OutputError, PluginError, UsageError, os_reason
+from .errors import DataError, DmcaError, OutputError, PluginError, UsageError, os_reason
 from .opsmeter import FitMeter, measure_step
 from .types import DomainData, Graph, Table, Truth
 
@@ -182,18 +183,19 @@ def run_step(task: StepTask) -> StepOutcome:
                 domain.load(study.hypothesis, study.rows, task.seed, study.params), study.domain
             )
             graph = resolve_graph(study.graph, data, where)
-            result = run_study(
-                data.table,
-                treatment=study.treatment,
-                outcome=study.outcome,
-                t0=study.intervention.t0,
-                t1=study.intervention.t1,
-                graph=graph,
-                alpha=study.alpha,
-                estimator=estimator,
-                seed=task.seed,
-                meter=meter,
-            )
+            with data_errors_named(domain, study.params):
+                result = run_study(
+                    data.table,
+                    treatment=study.treatment,
+                    outcome=study.outcome,
+                    t0=study.intervention.t0,
+                    t1=study.intervention.t1,
+                    graph=graph,
+                    alpha=study.alpha,
+                    estimator=estimator,
+                    seed=task.seed,
+                    meter=meter,
+                )
             truth = data.truth(study.treatment, study.outcome, study.intervention.t0, study.intervention.t1)
             if truth is not None and not isinstance(truth, Truth):  # read below, outside this try
                 raise PluginError(
@@ -231,6 +233,9 @@ def run_step(task: StepTask) -> StepOutcome:
         "hypothesis": study.hypothesis,
         "step": task.step,
         "intervention": intervention_label(study),
+        # with the intervention, what tells one study's effects from another's in SIDRCE's groups
+        "study": study.label,
+        "outcome": study.outcome,
         "infra_cost_usd": cost,
         "qps": ops.qps,
         "latency_p95_ms": ops.latency_p95_ms,
@@ -298,6 +303,9 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
         if study.graph not in ("truth", "discover"):
             user_graph(study.graph, valid, where)
     else:
+        fixed = getattr(domain, "fixed_data", None)
+        if fixed:
+            _check_fixed_data(study, str(fixed), where)
         # user data: read it once here so a bad file stops the run before it starts
         try:
             data = checked_domain_data(
@@ -306,10 +314,45 @@ def preflight_study(study: StudyConfig, estimator: str, *, seed: int, where: str
         except UsageError as exc:  # names the file, column and line; a config's study, too
             if not where.startswith("studies["):
                 raise  # `dmca estimate --data`: the file is the whole input
-            key = f"{where}.params.path" if "path" in study.params else f"{where}.params"
+            # the param the domain says the error is about, else the file's
+            param = getattr(exc, "param", "path" if "path" in study.params else None)
+            key = f"{where}.params.{param}" if param else f"{where}.params"
             raise type(exc)(f"{key}: {exc}") from None
         _check_variables(study, data.table.names, where)
         resolve_graph(study.graph, data, where)
+
+
+def _check_fixed_data(study: StudyConfig, does: str, where: str) -> None:
+    """A domain whose data are fixed (``fixed_data``, e.g. "reads the whole file": the user's
+    file) takes no hypothesis, rows or repeated steps: each would only relabel, be ignored, or
+    repeat one estimate as if it were a replication."""
+    name = study.domain
+    if study.hypothesis != NO_HYPOTHESIS:
+        raise UsageError(
+            f"{where}.hypothesis: the {name} domain {does} and takes no hypothesis "
+            f"(results would be labelled {name}/{study.hypothesis}); leave hypothesis out"
+        )
+    if study.rows != attrs.fields(StudyConfig).rows.default:
+        raise UsageError(f"{where}.rows: the {name} domain {does}; leave rows out")
+    if study.steps != 1:
+        raise UsageError(
+            f"{where}.steps: the {name} domain {does} at every step, so {study.steps} steps would "
+            "repeat one estimate; leave steps out"
+        )
+
+
+@contextlib.contextmanager
+def data_errors_named(domain: Any, params: Mapping[str, Any]) -> Iterator[None]:
+    """A :class:`DataError` about data already loaded (too few rows, a collinear column, a row of
+    leverage 1) as the domain names it: a domain of user data has ``name_data_error(message,
+    params) -> str``, which puts its file (and a row's file line) in front."""
+    try:
+        yield
+    except DataError as exc:
+        name = getattr(domain, "name_data_error", None)
+        if name is None:
+            raise
+        raise DataError(name(str(exc), params)) from None
 
 
 def _named(field: str, get: Callable[..., Any], *args: Any) -> Any:

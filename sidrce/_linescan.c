@@ -7,7 +7,7 @@
  * of distinct keys, and each ts as seconds since 1970.
  *
  * It takes only the common shape and gives up on the whole block (returns None) at anything
- * else: escapes or non-ASCII bytes in a string, an unknown or repeated key, a missing required
+ * else: escapes, control characters or malformed UTF-8 in a string, an unknown or repeated key, a missing required
  * field or ts, a number that is not a finite double or breaks its field's rule, too many distinct
  * keys. The caller then reads the block with msgspec or line by line, which gives the exact
  * verdict. So this code must never accept a line the contract refuses, and must give the value
@@ -148,11 +148,38 @@ static inline const unsigned char *after(const unsigned char *p, unsigned char c
 }
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-/* the JSON string at p (just after its opening quote): printable ASCII without escapes only.
- * Returns the offset of the closing quote, or NULL to give up. */
+/* The length of the UTF-8 sequence of a non-ASCII character at p, or 0: only what Python's strict
+ * decoder takes (no overlong forms, surrogates or code points past U+10FFFF), so the str made from
+ * it is every reader's. A continuation byte is never '\n', so no check reads past the line. */
+static inline int utf8_char(const unsigned char *p) {
+    unsigned char c = p[0];
+    if (c >= 0xC2 && c <= 0xDF)
+        return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
+    }
+    return 0;
+}
+
+/* the JSON string at p (just after its opening quote): printable ASCII and well-formed UTF-8
+ * without escapes only (study labels hold arrows: "lab/WIMP X→Y"). Returns the offset of the
+ * closing quote, or NULL to give up. */
 static inline const unsigned char *string_end(const unsigned char *p) {
-    while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-        p++;
+    for (;;) {
+        while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+            p++;
+        if (*p < 0x80)
+            break;
+        int n = utf8_char(p);
+        if (n == 0)
+            return NULL;
+        p += n;
+    }
     return *p == '"' ? p : NULL;
 }
 
@@ -576,7 +603,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
         for (int k = 0; k < NPARTS; k++) {
             PyObject *s = triples[t].len[k] < 0
                               ? Py_NewRef(Py_None)
-                              : PyUnicode_DecodeASCII((const char *)base + triples[t].off[k], triples[t].len[k], NULL);
+                              : PyUnicode_DecodeUTF8((const char *)base + triples[t].off[k], triples[t].len[k], NULL);
             if (s == NULL) {
                 Py_DECREF(list);
                 goto done;

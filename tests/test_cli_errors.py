@@ -363,7 +363,10 @@ def test_bad_data_found_inside_the_estimate_step_still_exits_2(fallback, tmp_pat
     assert (
         main(["estimate", "--data", str(small), "--treatment", "T", "--outcome", "Y", "--graph", "T->Y"]) == 2
     )
-    assert _one_line(capsys) == "dmca: error: the data have 12 rows; a study over 2 columns needs 20"
+    # named by its file, as errors found while reading are
+    assert (
+        _one_line(capsys) == f"dmca: error: {small}: the data have 12 rows; a study over 2 columns needs 20"
+    )
 
 
 # --- defaults and names a newcomer meets ------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_an_unchanged_file_is_parsed_once_and_an_edited_one_again(tmp_path, monk
 
     parsed: list[str] = []
     real = csv_file._read_csv
-    monkeypatch.setattr(csv_file, "_read_csv", lambda p: parsed.append(str(p)) or real(p))
+    monkeypatch.setattr(csv_file, "_read_csv", lambda p, c: parsed.append(str(p)) or real(p, c))
     p = tmp_path / "d.csv"
     p.write_text("a,b\n1,2\n3,5\n4,4\n")
     first = _load(p).table

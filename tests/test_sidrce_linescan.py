@@ -165,9 +165,22 @@ def test_structure_outside_the_common_shape_is_left_to_the_exact_path(scanner: A
     assert not any(verdicts[3:])
 
 
+def test_labels_in_utf8_are_taken_and_malformed_utf8_is_left_to_the_exact_path(scanner: Any) -> None:
+    # generated study labels hold arrows ("hello_linear/toy X→Y #2"); sweeps are full of them
+    record = {k: v for k, v in canonical(random.Random(4)).items() if k != "study"}
+    base = json.dumps(record, separators=(",", ":")).encode()[:-1]
+    for label in ("hello_linear/toy X→Y #2", "é", "😀 halo", "日本"):
+        text = base + b',"study":' + json.dumps(label, ensure_ascii=False).encode() + b"}"
+        assert check(scanner, text), text
+    bad = [b"\xc0\x80", b"\xed\xa0\x80", b"\xf5\x80\x80\x80", b"\xf4\x90\x80\x80", b"\xe2\x86", b"\x80", b"\xc3"]
+    for raw in bad:
+        text = base + b',"study":"a' + raw + b'"}'
+        assert scan_one(scanner, text) is None, raw
+
+
 def test_random_mutations_never_pass_an_invalid_line(scanner: Any) -> None:
     rng = random.Random(3)
-    alphabet = b'{}[]",:.-+eE0123456789 \t\rxnulZT\\\x00\x7f\xc3\xa9'
+    alphabet = b'{}[]",:.-+eE0123456789 \t\rxnulZT\\\x00\x7f\xc3\xa9\xe2\x86\x92\xed\xa0\xf0\x9f\x80'
     taken = 0
     for i in range(40000):
         text = mutated(json.dumps(canonical(rng), separators=(",", ":")).encode(), rng, alphabet, 1 + i % 3)
