@@ -172,7 +172,15 @@ def test_labels_in_utf8_are_taken_and_malformed_utf8_is_left_to_the_exact_path(s
     for label in ("hello_linear/toy X→Y #2", "é", "😀 halo", "日本"):
         text = base + b',"study":' + json.dumps(label, ensure_ascii=False).encode() + b"}"
         assert check(scanner, text), text
-    bad = [b"\xc0\x80", b"\xed\xa0\x80", b"\xf5\x80\x80\x80", b"\xf4\x90\x80\x80", b"\xe2\x86", b"\x80", b"\xc3"]
+    bad = [
+        b"\xc0\x80",
+        b"\xed\xa0\x80",
+        b"\xf5\x80\x80\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xe2\x86",
+        b"\x80",
+        b"\xc3",
+    ]
     for raw in bad:
         text = base + b',"study":"a' + raw + b'"}'
         assert scan_one(scanner, text) is None, raw
