@@ -10,7 +10,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,32 @@ def _progress(enabled: bool, label: str) -> Any:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def _stages(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner naming the stage under way (one estimate's PC can take minutes on a wide
+    table), with the time elapsed; a no-op when piped or quiet."""
+    if not enabled:
+        yield lambda what: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def stage(what: str) -> None:
+            bar.update(task, description=what)
+            bar.refresh()  # show each stage at once, however short, rather than at the next tick
+
+        yield stage
 
 
 def _want_progress(args: argparse.Namespace) -> bool:
@@ -299,10 +325,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise UsageError("--t0 and --t1 must differ")
     if args.treatment == args.outcome:
         raise UsageError(f"--outcome: must differ from --treatment (both are {args.treatment!r})")
-    _check_columns(args)
-    study = _csv_study(args, "discover" if args.discover else args.graph)
-    preflight_study(study, args.estimator, seed=args.seed, where="--data")
-    outcome = run_step(StepTask(0, 0, study, 1, args.seed, args.estimator, CostModel(), "estimate"))
+    with _stages(_want_progress(args)) as stage:
+        stage(f"reading {args.data}")
+        _check_columns(args)
+        study = _csv_study(args, "discover" if args.discover else args.graph)
+        stage("loading the estimator")  # causal-learn and DoWhy take seconds to import
+        preflight_study(study, args.estimator, seed=args.seed, where="--data")
+        task = StepTask(0, 0, study, 1, args.seed, args.estimator, CostModel(), "estimate")
+        outcome = run_step(task, stage=stage)
     if outcome.error is not None:
         error = DmcaError(outcome.error)
         error.exit_code = outcome.exit_code  # bad data found inside the step is still bad input
@@ -358,9 +388,12 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
     plugins.setup()
     estimator = plugins.get_estimator(args.estimator)
-    data = _load_data(args)
-    with data_errors_named(plugins.get_domain("csv"), _data_params(args)):
-        graph = estimator.discover(data.table, args.alpha)
+    with _stages(_want_progress(args)) as stage:
+        stage(f"reading {args.data}")
+        data = _load_data(args)
+        stage(f"discovering the graph (PC over {data.table.n_cols} columns)")
+        with data_errors_named(plugins.get_domain("csv"), _data_params(args)):
+            graph = estimator.discover(data.table, args.alpha)
     out = graph.to_json()
     if args.json:
         print(json.dumps(out, indent=2))
@@ -575,6 +608,7 @@ def build_parser(extra: dict[str, Any] | None = None) -> argparse.ArgumentParser
         p.add_argument("--alpha", type=_alpha, default=0.01, help="PC significance level (default 0.01)")
         p.add_argument("--estimator", default="auto", help=f"{_ESTIMATORS} (default: auto)")
         p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress display on a terminal")
 
     p = sub.add_parser("estimate", help="estimate one causal effect on your own data")
     data_args(p)

@@ -157,8 +157,9 @@ def _prepare_estimator(name: str) -> None:
         pass
 
 
-def run_step(task: StepTask) -> StepOutcome:
-    """Run one study step; failures are returned, not raised, so the other steps go on."""
+def run_step(task: StepTask, stage: Callable[[str], None] | None = None) -> StepOutcome:
+    """Run one study step; failures are returned, not raised, so the other steps go on.
+    ``stage`` is told what starts next (a progress display; only in the driver's process)."""
     from .heap import keep_freed_memory
     from .study import run_study
 
@@ -179,6 +180,8 @@ def run_step(task: StepTask) -> StepOutcome:
             domain = plugins.get_domain(study.domain)
             estimator = plugins.get_estimator(task.estimator)
             estimator_name = estimator.name
+            if stage is not None:
+                stage(f"loading the {study.domain} data")
             data = checked_domain_data(
                 domain.load(study.hypothesis, study.rows, task.seed, study.params), study.domain
             )
@@ -195,6 +198,7 @@ def run_step(task: StepTask) -> StepOutcome:
                     estimator=estimator,
                     seed=task.seed,
                     meter=meter,
+                    stage=stage,
                 )
             truth = data.truth(study.treatment, study.outcome, study.intervention.t0, study.intervention.t1)
             if truth is not None and not isinstance(truth, Truth):  # read below, outside this try

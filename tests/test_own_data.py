@@ -374,3 +374,35 @@ def test_fast_reader_values_are_bit_identical_and_used(tmp_path, monkeypatch) ->
     if csv_file._fast_reader() is csv_file._fast_pyarrow:
         np.testing.assert_array_equal(csv_file._read_csv(p, None, csv_file._fast_pyarrow).values, vals)
         np.testing.assert_array_equal(csv_file._read_csv(p, ["z", "w"], None).values, vals[:, [3, 0]])
+
+
+# --- 6. progress: estimate and discover name the stage under way on a terminal -------------------
+
+
+@pytest.mark.parametrize(("command", "tty", "flags", "shown"), [
+    ("estimate", True, [], True),
+    ("estimate", True, ["--quiet"], False),
+    ("estimate", False, [], False),  # piped: quiet, as `dmca run` is
+    ("discover", True, [], True),
+    ("discover", True, ["-q"], False),
+])  # fmt: skip
+def test_stages_on_a_terminal_unless_quiet_or_piped(
+    fallback, tmp_path: Path, capsys, monkeypatch, command, tty, flags, shown
+) -> None:
+    import sys
+
+    data = _write(tmp_path / "d.csv", _sem(400))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    args = [command, "--data", str(data), "--estimator", "fallback", "--json", *flags]
+    if command == "estimate":
+        args += ["--treatment", "exposure", "--outcome", "counts", "--graph", "depth->exposure,depth->counts,exposure->counts"]  # fmt: skip
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    json.loads(out)  # the display stays off stdout
+    stages = (
+        ["reading", "estimating the effect", "refutations", "bootstrap (SR9)", "discovery on each half"]
+        if command == "estimate"
+        else ["reading", "discovering the graph (PC over 3 columns)"]
+    )
+    for stage in stages:
+        assert (stage in err) is shown, (stage, err)
