@@ -337,7 +337,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         error = DmcaError(outcome.error)
         error.exit_code = outcome.exit_code  # bad data found inside the step is still bad input
         raise error
-    result = {k: v for k, v in outcome.result.items() if k not in ("study", "domain", "hypothesis", "step")}
+    result = {
+        k: v for k, v in outcome.result.items() if k not in ("study", "domain", "hypothesis", "data", "step")
+    }
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))
     else:

@@ -22,7 +22,7 @@ from .errors import DmcaError, os_reason
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .config import ExperimentConfig, StudyConfig
+    from .config import ExperimentConfig
     from .runner import RunSummary
 
 
@@ -343,27 +343,10 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
         plt.close(fig)
 
 
-def with_data(row: dict[str, Any], study: StudyConfig) -> dict[str, Any]:
-    """``row`` with ``data``, the file a ``csv`` study read (its ``params.path`` as the config
-    gives it), after ``hypothesis``: the label of an unnamed csv study, ``csv/-``, names none."""
-    if study.domain != "csv" or "path" not in study.params:
-        return row
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        out[key] = value
-        if key == "hypothesis":
-            out["data"] = str(study.params["path"])
-    out.setdefault("data", str(study.params["path"]))
-    return out
-
-
 def write_outputs(
     summary: RunSummary, cfg: ExperimentConfig, *, config_path: str, started: str, finished: str
 ) -> dict:
-    from .runner import plan
-
-    studies = [task.study for task in plan(cfg, summary.estimator, summary.run_id)]
-    results = [with_data(o.result, studies[o.index]) for o in sorted(summary.outcomes, key=lambda o: o.index)]
+    results = [o.result for o in sorted(summary.outcomes, key=lambda o: o.index)]
     payload = {
         "experiment": cfg.experiment,
         "run_id": summary.run_id,

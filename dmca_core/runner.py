@@ -132,10 +132,12 @@ def _row_head(task: StepTask) -> dict[str, Any]:
     """The fields that name a step in results.json, whatever became of it."""
     study = task.study
     iv = study.intervention
+    head: dict[str, Any] = {"study": study.label, "domain": study.domain, "hypothesis": study.hypothesis}
+    if study.domain == "csv" and "path" in study.params:
+        # the file a csv study read, as the config gives it: an unnamed one's label, csv/-, names none
+        head["data"] = str(study.params["path"])
     return {
-        "study": study.label,
-        "domain": study.domain,
-        "hypothesis": study.hypothesis,
+        **head,
         "step": task.step,
         "outcome": study.outcome,  # a failed step's row says what it was to estimate, too
         "seed": task.seed,
@@ -411,6 +413,7 @@ def check_telemetry_file(
     that is a folder or cannot be written. A plugin's sink is only known to work once opened."""
     from .default_plugins.jsonl_sink import JsonlSink
     from .report import check_output_dir
+    from .telemetry.emitter import cannot_open
 
     tel = cfg.telemetry
     path = Path(tel.path)
@@ -428,9 +431,7 @@ def check_telemetry_file(
         else:
             check_output_dir(path.parent)  # the sink creates the missing folders, as the run's
     except OSError as exc:  # the line the emitter gives when it cannot open the file
-        reason = os_reason(exc, path)
-        error: DmcaError = UsageError(f"{path_field}: {path}: cannot open for appending: {reason}")
-        raise located(error, config_path) from None
+        raise located(cannot_open(path_field, path, exc), config_path) from None
     except DmcaError as exc:
         raise located(exc, config_path) from None
 

@@ -71,6 +71,11 @@ def _needs_newline(path: Path) -> bool:
         return False
 
 
+def cannot_open(path_field: str, path: Path, exc: OSError) -> UsageError:
+    """The one line for a telemetry file that cannot be opened (also what ``--dry-run`` says)."""
+    return UsageError(f"{path_field}: {path}: cannot open for appending: {os_reason(exc, path)}")
+
+
 class TelemetryEmitter:
     """Append operations telemetry records to ``path`` (JSON lines, optionally gzip or encrypted).
 
@@ -127,8 +132,7 @@ class TelemetryEmitter:
         try:
             self._handle = handle_sink.open(self.path, fsync=fsync)
         except OSError as exc:  # a folder, a file where a folder belongs, a read-only disk: one line
-            reason = os_reason(exc, self.path)
-            raise UsageError(f"{path_field}: {self.path}: cannot open for appending: {reason}") from None
+            raise cannot_open(path_field, self.path, exc) from None
 
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread id holding _lock, so SIGTERM can tell it interrupted us
