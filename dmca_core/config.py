@@ -84,6 +84,8 @@ class StudyConfig:
     steps: int = 1
     # True when _name_studies made the name (not a config key: init=False keeps cattrs off it)
     _generated_name: bool = attrs.field(default=False, init=False, repr=False, eq=False)
+    # True when the config wrote rows, even as the default (a domain with fixed data refuses it)
+    rows_given: bool = attrs.field(default=False, init=False, repr=False, eq=False)
 
     @property
     def label(self) -> str:
@@ -422,6 +424,8 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(f"{_where(source, lines, path)}: {path}: {problem}{more}") from None
     _check_values(cfg, source, lines)
+    for i, st in enumerate(cfg.studies):
+        st.rows_given = f"studies[{i}].rows" in lines
     _name_studies(cfg)
     return cfg
 

@@ -338,7 +338,7 @@ def _check_fixed_data(study: StudyConfig, does: str, where: str) -> None:
             f"{where}.hypothesis: the {name} domain {does} and takes no hypothesis "
             f"(results would be labelled {name}/{study.hypothesis}); leave hypothesis out"
         )
-    if study.rows != attrs.fields(StudyConfig).rows.default:
+    if study.rows_given or study.rows != attrs.fields(StudyConfig).rows.default:
         raise UsageError(f"{where}.rows: the {name} domain {does}; leave rows out")
     if study.steps != 1:
         raise UsageError(

@@ -57,6 +57,7 @@ def _err(capsys) -> str:
             "(results would be labelled csv/WIMP); leave hypothesis out",
         ),
         ("    rows: 500\n", 5, "studies[0].rows: the csv domain reads the whole file; leave rows out"),
+        ("    rows: 2000\n", 5, "studies[0].rows: the csv domain reads the whole file; leave rows out"),
         (
             "    steps: 3\n",
             5,
