@@ -74,6 +74,53 @@ def use_plugin() -> Iterator[Callable[[ModuleType | object], object]]:
 
 
 @pytest.fixture
+def plugin_state(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The plugin manager's bookkeeping (and the settings setup() keeps), restored after the test;
+    the monkeypatch that restores it, for the test's own changes."""
+    from dmca_core import plugins
+
+    for attr, copy in (
+        ("load_errors", []),
+        ("_verdicts", dict(plugins._verdicts)),
+        ("_plugin_dists", dict(plugins._plugin_dists)),
+        ("_warned", set()),
+        ("excluded", {}),
+        ("_environ", plugins._environ),
+    ):
+        monkeypatch.setattr(plugins, attr, copy)
+    return monkeypatch
+
+
+@pytest.fixture
+def installed(plugin_state: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, ModuleType | None]], None]]:
+    """``installed({"ep_name": module, ...})`` makes each module an installed ``dmca`` entry point
+    (distribution ``dmca-<ep_name>`` 0.1), not loaded yet (``None``: importing it raises
+    ImportError); the plugins that load are unregistered afterwards."""
+    from importlib.metadata import EntryPoint
+
+    from dmca_core import plugins
+
+    found: list[EntryPoint] = []
+
+    def install(mods: dict[str, ModuleType | None]) -> None:
+        for name, mod in mods.items():
+            modname = f"dmca_{name}_mod"
+            plugin_state.setitem(sys.modules, modname, mod)
+            found.append(EntryPoint(name, modname, plugins.GROUP))
+
+    plugin_state.setattr(plugins, "entry_points", lambda group: list(found))
+    plugin_state.setattr(plugins, "_entrypoints_loaded", False)
+    plugin_state.setattr(plugins, "_ep_dist", lambda ep: (f"dmca-{ep.name}", "0.1"))
+    try:
+        yield install
+    finally:
+        for ep in found:
+            plugin = plugins.pm.get_plugin(ep.name)
+            if plugin is not None:
+                plugins.pm.unregister(plugin)
+
+
+@pytest.fixture
 def fallback(use_plugin):
     """The fallback estimator, registered for the test."""
     mod = importlib.import_module("dmca_causal_fallback.plugin")

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import types
 import warnings
-from importlib.metadata import EntryPoint
 
 import pytest
 from test_plugins import _module, _raising_domains  # a plugin as authors write it; a hook that raises
@@ -37,52 +34,13 @@ def _estimators(*names: str):
     return register_estimators
 
 
-@pytest.fixture
-def fresh(monkeypatch):
-    """The plugin manager's bookkeeping (and the settings setup() keeps), restored afterwards."""
-    for attr, copy in (
-        ("load_errors", []),
-        ("_verdicts", dict(plugins._verdicts)),
-        ("_plugin_dists", dict(plugins._plugin_dists)),
-        ("_warned", set()),
-        ("excluded", {}),
-        ("_environ", plugins._environ),
-    ):
-        monkeypatch.setattr(plugins, attr, copy)
-    return monkeypatch
-
-
-@pytest.fixture
-def installed(fresh):
-    """``installed({"ep_name": module})`` makes ``module`` an installed ``dmca`` entry point
-    (distribution ``dmca-<ep_name>`` 0.1), not loaded yet; what loads is unregistered afterwards."""
-    found: list[EntryPoint] = []
-
-    def install(mods: dict[str, types.ModuleType | None]) -> None:
-        for name, mod in mods.items():
-            modname = f"dmca_{name}_mod"
-            fresh.setitem(sys.modules, modname, mod)  # None: importing it raises ImportError
-            found.append(EntryPoint(name, modname, plugins.GROUP))
-
-    fresh.setattr(plugins, "entry_points", lambda group: list(found))
-    fresh.setattr(plugins, "_entrypoints_loaded", False)
-    fresh.setattr(plugins, "_ep_dist", lambda ep: (f"dmca-{ep.name}", "0.1"))
-    try:
-        yield install
-    finally:
-        for ep in found:
-            plugin = plugins.pm.get_plugin(ep.name)
-            if plugin is not None:
-                plugins.pm.unregister(plugin)
-
-
 # --- the settings given to setup() hold for the lookups after it ---------------------------------
 
 
-def test_strict_mode_given_to_setup_holds_for_later_lookups(use_plugin, fresh) -> None:
+def test_strict_mode_given_to_setup_holds_for_later_lookups(use_plugin, plugin_state) -> None:
     from dmca_core.default_plugins import local_executor
 
-    fresh.delenv("DMCA_STRICT_PLUGINS", raising=False)
+    plugin_state.delenv("DMCA_STRICT_PLUGINS", raising=False)
     plugins.setup({"DMCA_STRICT_PLUGINS": "1", "DMCA_NO_ENTRYPOINTS": "1"})
     use_plugin(_module("broken", register_domains=_raising_domains))
     local_executor.plugin_modules()  # calls setup() itself, as the getters do
@@ -94,9 +52,9 @@ def test_strict_mode_given_to_setup_holds_for_later_lookups(use_plugin, fresh) -
         assert plugins.get_domain("cosmology").name == "cosmology"
 
 
-def test_no_entry_points_and_lists_given_to_setup_hold_for_later_lookups(installed, fresh) -> None:
+def test_no_entry_points_and_lists_given_to_setup_hold_for_later_lookups(installed, plugin_state) -> None:
     installed({"extra": _module("extra", register_estimators=_estimators("extra_est"))})
-    fresh.delenv("DMCA_NO_ENTRYPOINTS")  # as outside the tests: the environment would load them
+    plugin_state.delenv("DMCA_NO_ENTRYPOINTS")  # as outside the tests: the environment would load them
     plugins.setup({"DMCA_NO_ENTRYPOINTS": "1"})
     assert "extra_est" not in plugins.estimators()
     assert plugins.pm.get_plugin("extra") is None
@@ -165,7 +123,9 @@ def test_each_load_problem_is_warned_about_once_after_the_loading(installed) -> 
     ]
 
 
-def test_warnings_as_errors_in_a_lookup_check_every_plugin_and_report_each_once(use_plugin, fresh) -> None:
+def test_warnings_as_errors_in_a_lookup_check_every_plugin_and_report_each_once(
+    use_plugin, plugin_state
+) -> None:
     use_plugin(_module("broken_a", register_domains=_raising_domains))
     use_plugin(_module("broken_b", register_domains=_raising_domains))
     with warnings.catch_warnings():
@@ -239,12 +199,14 @@ def test_a_wrapper_whose_hook_looks_up_a_missing_estimator_is_told_to_look_up_wh
     assert line == f"dmca: skipped plugin 'aa_wrapper' (dmca-aa_wrapper 0.1): {err.error}"
 
 
-def test_dmca_plugins_lists_the_skipped_plugins_under_warnings_as_errors(installed, fresh, capsys) -> None:
+def test_dmca_plugins_lists_the_skipped_plugins_under_warnings_as_errors(
+    installed, plugin_state, capsys
+) -> None:
     from dmca_core.cli import main
 
     installed({"a_raiser": _module("a_raiser", register_domains=_raising_domains), "b_gone": None})
     installed({"c_good": _module("c_good", register_estimators=_estimators("good_est"))})
-    fresh.delenv("DMCA_NO_ENTRYPOINTS")  # `dmca plugins` loads them itself, as outside the tests
+    plugin_state.delenv("DMCA_NO_ENTRYPOINTS")  # `dmca plugins` loads them itself, as outside the tests
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["plugins", "--json"]) == 0
@@ -256,11 +218,13 @@ def test_dmca_plugins_lists_the_skipped_plugins_under_warnings_as_errors(install
     ]
 
 
-def test_other_commands_stop_at_a_skipped_plugin_under_warnings_as_errors(installed, fresh, capsys) -> None:
+def test_other_commands_stop_at_a_skipped_plugin_under_warnings_as_errors(
+    installed, plugin_state, capsys
+) -> None:
     from dmca_core.cli import main
 
     installed({"b_gone": None})
-    fresh.delenv("DMCA_NO_ENTRYPOINTS")
+    plugin_state.delenv("DMCA_NO_ENTRYPOINTS")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(RuntimeWarning, match=r"^dmca: skipped plugin 'b_gone'"):
