@@ -114,9 +114,10 @@ def summary_markdown(payload: dict[str, Any]) -> str:
             "",
             "An effect marked ambiguous comes from a discovered graph that leaves some of the "
             "treatment's parents unoriented: each admissible parent set gives an effect (IDA), the "
-            "range shown spans them all (`effect_set` in results.json), and the headline is the one "
-            "of smallest magnitude. Its reliability and interval are those of the headline alone; "
-            "give the graph to get one answer.",
+            "range shown spans them all (`effect_set` in results.json). The headline is the smallest "
+            "in magnitude among the sets that can be fitted; a 0 in the range is a DAG in which the "
+            "outcome causes the treatment (no effect). Its reliability and interval are those of "
+            "the headline alone; give the graph to get one answer.",
         ]
     warned = warnings_by_study(rows)
     if warned:
@@ -196,7 +197,7 @@ def forest_panels(results: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[d
 
 
 _BLUE, _ORANGE, _RED = "#1f5fa8", "#d35400", "#c0392b"
-_ESTIMATE, _HEADLINE = "estimate, 95% CI", "ambiguous: smallest admissible effect, 95% CI"
+_ESTIMATE, _HEADLINE = "estimate, 95% CI", "ambiguous: IDA headline, 95% CI"
 _RANGE, _TRUTH = "range of admissible effects", "truth"
 _LEGEND_ORDER = (_ESTIMATE, _HEADLINE, _RANGE, _TRUTH)
 

@@ -76,7 +76,7 @@ def test_the_forest_plot_marks_an_ambiguous_effect_and_spans_its_set(discovered,
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert legend == [
             "estimate, 95% CI",
-            "ambiguous: smallest admissible effect, 95% CI",
+            "ambiguous: IDA headline, 95% CI",
             "range of admissible effects",
         ]
         lines = {line.get_label(): line for line in ax.get_lines()}
@@ -85,9 +85,9 @@ def test_the_forest_plot_marks_an_ambiguous_effect_and_spans_its_set(discovered,
         assert list(span.get_xdata()[:2]) == [low, high] and list(span.get_ydata()[:2]) == [1, 1]  # top row
         # the ambiguous headline is hollow, the unambiguous estimate filled
         markers = {c.get_label(): c.lines[0] for c in ax.containers}
-        assert markers["ambiguous: smallest admissible effect, 95% CI"].get_markerfacecolor() == "white"
+        assert markers["ambiguous: IDA headline, 95% CI"].get_markerfacecolor() == "white"
         assert markers["estimate, 95% CI"].get_markerfacecolor() != "white"
-        assert list(markers["ambiguous: smallest admissible effect, 95% CI"].get_xdata()) == [
+        assert list(markers["ambiguous: IDA headline, 95% CI"].get_xdata()) == [
             row["causal_effect"]
         ]
     finally:
