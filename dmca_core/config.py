@@ -89,7 +89,15 @@ class StudyConfig:
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.domain}/{self.hypothesis}"
+        """Its ``name``; else ``domain/hypothesis``, or for a domain reading a file (no hypothesis,
+        a ``path`` param: ``csv``) ``domain: path``, so that SIDRCE, grouping the telemetry of
+        many runs, tells the studies of different files apart."""
+        if self.name:
+            return self.name
+        path = self.params.get("path") if self.hypothesis == NO_HYPOTHESIS else None
+        if isinstance(path, str) and path:
+            return f"{self.domain}: {path}"
+        return f"{self.domain}/{self.hypothesis}"
 
 
 @attrs.define
@@ -431,7 +439,8 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
 
 
 def _name_studies(cfg: ExperimentConfig) -> None:
-    """Give unnamed studies that would share a label (``domain/hypothesis``) one of their own.
+    """Give unnamed studies that would share a label (``domain/hypothesis``, or ``csv: path``)
+    one of their own.
 
     Results, the summary and the forest plot are keyed by label: two studies of one domain and
     hypothesis (other treatments, or a repeat) must not be merged into one. They become

@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from .config import NO_HYPOTHESIS
 from .errors import DmcaError, os_reason
 
 if TYPE_CHECKING:
@@ -141,13 +140,13 @@ def warnings_by_study(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[
 
 
 def study_label(r: dict[str, Any]) -> str:
-    """The study as the summary and the forest plot name it: its label, except that an unnamed
-    ``csv`` study (labelled ``csv/-``, which says nothing) is named by its data file."""
-    plain = f"{r['domain']}/{NO_HYPOTHESIS}"
+    """The study as the summary and the forest plot name it: its label, with an unnamed ``csv``
+    study's file (``csv: /long/path/halos.csv``) shortened to its name."""
     data = r.get("data")
-    if data is None or not r["study"].startswith(plain):
+    head = f"{r['domain']}: {data}"
+    if data is None or not r["study"].startswith(head):
         return r["study"]
-    return f"{r['domain']}: {PurePath(data).name}{r['study'][len(plain) :]}"
+    return f"{r['domain']}: {PurePath(data).name}{r['study'][len(head) :]}"
 
 
 def effect_range(r: dict[str, Any]) -> tuple[float, float] | None:

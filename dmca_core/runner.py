@@ -134,7 +134,7 @@ def _row_head(task: StepTask) -> dict[str, Any]:
     iv = study.intervention
     head: dict[str, Any] = {"study": study.label, "domain": study.domain, "hypothesis": study.hypothesis}
     if study.domain == "csv" and "path" in study.params:
-        # the file a csv study read, as the config gives it: an unnamed one's label, csv/-, names none
+        # the file a csv study read, as the config gives it (a named study's label does not say)
         head["data"] = str(study.params["path"])
     return {
         **head,

@@ -352,7 +352,7 @@ def test_the_csv_domain_still_needs_no_hypothesis(fallback, tmp_path: Path) -> N
     )
     assert code == 0
     (row,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
-    assert (row["study"], row["hypothesis"], row["status"]) == ("csv/-", "-", "ok")
+    assert (row["study"], row["hypothesis"], row["status"]) == (f"csv: {data}", "-", "ok")
     assert abs(row["causal_effect"] - 3) < 0.5
 
 

@@ -101,7 +101,7 @@ def test_an_unnamed_csv_study_is_named_by_its_data_file(discovered) -> None:
 
     payload, summary, data = discovered
     (row,) = payload["results"]
-    assert row["study"] == "csv/-" and row["data"] == str(data)
+    assert row["study"] == f"csv: {data}" and row["data"] == str(data)
     assert "| csv: halos.csv | 1 |" in summary and "csv/-" not in summary
     fig = forest_figure(payload)
     try:
@@ -129,14 +129,14 @@ def test_csv_rows_record_their_file_and_a_named_study_keeps_its_name(fallback, t
     ]
     payload, summary = _run(tmp_path, "".join(studies))
     rows = payload["results"]
-    # two unnamed studies of one domain: the config labels them apart; the file replaces csv/-
+    # unnamed studies of other files are labelled by them (so SIDRCE tells them apart across runs)
     assert [(r["study"], r["data"]) for r in rows] == [
         ("site A", str(files[0])),
-        ("csv/- t→y #1", str(files[1])),
-        ("csv/- t→y #2", str(files[2])),
+        (f"csv: {files[1]}", str(files[1])),
+        (f"csv: {files[2]}", str(files[2])),
     ]
     assert list(rows[0])[:4] == ["study", "domain", "hypothesis", "data"]
-    for label in ("site A", "csv: b.csv t→y #1", "csv: c.csv t→y #2"):
+    for label in ("site A", "csv: b.csv", "csv: c.csv"):
         assert f"| {label} | 1 |" in summary
     # given graph, one adjustment set: not ambiguous, and the summary shows no range
     assert all(not r["ambiguous"] for r in rows) and "ambiguous" not in summary

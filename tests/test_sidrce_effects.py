@@ -324,3 +324,26 @@ def test_one_dmca_study_keeps_its_effect_figures(hello: None, tmp_path: Path) ->
     assert (ns["effect_studies"], ns["effects_withheld"]) == (1, None)
     assert ns["median_causal_effect"] == statistics.median(r["causal_effect"] for r in rows)
     assert ns["latest"]["causal_effect"] in {r["causal_effect"] for r in rows}
+
+
+def test_csv_studies_of_other_files_in_other_runs_are_not_pooled(fallback: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    files = {}
+    for name, slope in (("a", 1.0), ("b", 10.0)):  # one treatment and outcome, unlike effects
+        x = rng.normal(size=300)
+        files[name] = tmp_path / f"{name}.csv"
+        np.savetxt(files[name], np.column_stack([x, slope * x + rng.normal(size=300)]),
+                   delimiter=",", header="x,y", comments="")  # fmt: skip
+    study = "  - {{domain: csv, params: {{path: {}}}, treatment: x, outcome: y, graph: x->y}}"
+    run_dmca(tmp_path, study.format(files["a"]))
+    ns = group(collect([tmp_path / "tel.jsonl"]))["north_star"]
+    assert (ns["effect_studies"], ns["effects_withheld"]) == (1, None)  # a's again: one study
+    run_dmca(tmp_path, study.format(files["a"]))
+    assert group(collect([tmp_path / "tel.jsonl"]))["north_star"]["effect_studies"] == 1
+    _, records = run_dmca(tmp_path, study.format(files["b"]))  # another file, another run
+    assert {r["study"] for r in records} == {f"csv: {files['a']}", f"csv: {files['b']}"}
+    ns = group(collect([tmp_path / "tel.jsonl"]))["north_star"]
+    assert ns["effects_withheld"] == "mixed: 2 studies (differing study)"
+    assert ns["median_causal_effect"] is None
