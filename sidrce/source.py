@@ -237,6 +237,11 @@ class Stream:
         # reported by the copy's stream alone (unless bytes are added here after the switch)
         self._finishes = True
         self._tail_shared = False
+        # the copy's stream, for an old file whose unfinished last line it holds; when the writer
+        # finishes that line here, the copy's stream is told (_tail_taken_at: its offset then) and
+        # reports its prefix only if the copy grows after that
+        self._twin: Stream | None = None
+        self._tail_taken_at: int | None = None
         # an offset where the last candidate copy was found to differ from this file: while the
         # bytes there still differ, a candidate is not compared again (see adopt)
         self._differs_at: int | None = None
@@ -253,6 +258,8 @@ class Stream:
                 raise ReadError(exc.errno, exc.strerror) from exc
             if not raw:
                 break
+            if self._tail_shared and self._twin is not None:
+                self._twin._tail_taken_at = self._twin.offset  # this file finishes the line now
             self._tail_shared = False
             if self.offset < HEAD and self.offset == len(self._head):
                 self._head += raw[: HEAD - self.offset]
@@ -425,6 +432,7 @@ class Stream:
                 old._tail_shared = start < min(size, self.offset) and (
                     self._skipping >= 0 or bool(self._pending)
                 )
+                old._twin = self if old._tail_shared and size >= self.offset else None
                 if size < self.offset:
                     self._rewind(fd, size, *got)
         except OSError:
@@ -462,6 +470,8 @@ class Stream:
                     self._decoded(self._gz.feed(b"", final=True))
                 if self._tail_shared:
                     pass  # the copy that replaced this file holds this unfinished line: it reports it
+                elif self._tail_taken_at == self.offset:
+                    pass  # the old file's writer finished this line there, where it was counted
                 elif self._skipping >= 0:  # the file ends inside a line too long to keep
                     self._too_long(self._skipping)
                 elif self._pending:
