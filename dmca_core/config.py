@@ -7,6 +7,8 @@ A bad file is reported as ``FILE:LINE: key.path: problem`` (``studies[1].treatme
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
 import re
 import typing
@@ -89,15 +91,72 @@ class StudyConfig:
 
     @property
     def label(self) -> str:
-        """Its ``name``; else ``domain/hypothesis``, or for a domain reading a file (no hypothesis,
-        a ``path`` param: ``csv``) ``domain: path``, so that SIDRCE, grouping the telemetry of
-        many runs, tells the studies of different files apart."""
+        """Its ``name``; else ``domain/hypothesis (k=v, ...)`` with its params, or for a domain
+        reading a file (no hypothesis, a ``path`` param: ``csv``) ``domain: path``. The params
+        are part of it because SIDRCE, grouping the telemetry of many runs, must tell a WIMP
+        study at 50 GeV from one at 100 GeV, and the studies of different files, apart."""
         if self.name:
             return self.name
-        path = self.params.get("path") if self.hypothesis == NO_HYPOTHESIS else None
+        rest = dict(self.params)
+        path = rest.get("path") if self.hypothesis == NO_HYPOTHESIS else None
         if isinstance(path, str) and path:
-            return f"{self.domain}: {path}"
-        return f"{self.domain}/{self.hypothesis}"
+            del rest["path"]
+            base = f"{self.domain}: {path}"
+        else:
+            base = f"{self.domain}/{self.hypothesis}"
+        return f"{base} ({params_text(rest)})" if rest else base
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    """``k=v, ...`` in the config's order; a fingerprint when that would make a label too long."""
+    parts = []
+    for k, v in params.items():
+        shown = v if isinstance(v, (str, int, float)) else _bounded(_tokens(v, {}), _PARAMS_TEXT_MAX)
+        parts.append(f"{k}={shown}")
+    text = ", ".join(parts)
+    if len(text) <= _PARAMS_TEXT_MAX:
+        return text
+    digest = hashlib.sha256()
+    for token in _tokens(dict(params), {}):
+        digest.update(token.encode())
+    return f"params {digest.hexdigest()[:10]}"
+
+
+def _tokens(value: Any, seen: dict[int, int]) -> Iterator[str]:
+    """``value`` as compact JSON, piece by piece; a container met again (a YAML alias, even one
+    inside itself) is ``*n`` the second time, so nine levels of nine aliases are not 9**9 pieces."""
+    if isinstance(value, Mapping | list):
+        if id(value) in seen:
+            yield f"*{seen[id(value)]}"
+            return
+        seen[id(value)] = len(seen)
+        mapping = isinstance(value, Mapping)
+        yield "{" if mapping else "["
+        for n, item in enumerate(value.items() if mapping else value):
+            if n:
+                yield ","
+            if mapping:
+                yield f"{json.dumps(str(item[0]))}:"
+                item = item[1]
+            yield from _tokens(item, seen)
+        yield "}" if mapping else "]"
+    else:
+        yield json.dumps(value, default=str)
+
+
+def _bounded(tokens: Iterator[str], limit: int) -> str:
+    """The pieces joined, stopping once past ``limit`` characters (enough to tell it is too long)."""
+    out: list[str] = []
+    size = 0
+    for token in tokens:
+        out.append(token)
+        size += len(token)
+        if size > limit:
+            break
+    return "".join(out)
+
+
+_PARAMS_TEXT_MAX = 60
 
 
 @attrs.define

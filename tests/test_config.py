@@ -91,6 +91,30 @@ def test_unnamed_studies_of_one_domain_and_hypothesis_get_labels_of_their_own() 
     assert alone.studies[0].label == "direct_lab/WIMP"  # a label that is already unique stays as it was
 
 
+def test_an_unnamed_label_carries_the_params_or_their_fingerprint() -> None:
+    from dmca_core.config import parse_config
+
+    def label(params: str, domain: str = "direct_lab", hypothesis: str = "WIMP") -> str:
+        text = f"studies:\n  - {{domain: {domain}, hypothesis: {hypothesis}, treatment: a, outcome: b, params: {params}}}\n"
+        return parse_config(text, "x.yaml").studies[0].label
+
+    assert label("{target: Xe, mass_gev: 50}") == "direct_lab/WIMP (target=Xe, mass_gev=50)"
+    assert label("{}") == "direct_lab/WIMP"
+    assert (
+        label("{mass_gev: 50, shape: [1, {k: null}]}")
+        == 'direct_lab/WIMP (mass_gev=50, shape=[1,{"k":null}])'
+    )
+    assert label("{path: d.csv, columns: [x, y]}", "csv", "-") == 'csv: d.csv (columns=["x","y"])'
+    # too long for a label: a fingerprint, the same for the same params and another for others
+    long = "{grid: [" + ", ".join(str(i) for i in range(40)) + "]}"
+    assert label(long).startswith("direct_lab/WIMP (params ") and label(long) == label(long)
+    assert label(long) != label(long.replace("39", "38"))
+    # nine levels of nine aliases: bounded (9**9 numbers written out would take minutes)
+    levels = ["a0: &a0 [1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    assert label("{" + ", ".join(levels) + "}").startswith("direct_lab/WIMP (params ")
+
+
 def test_two_studies_with_one_name_are_refused_naming_the_second() -> None:
     from dmca_core.config import parse_config
 

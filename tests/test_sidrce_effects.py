@@ -347,3 +347,15 @@ def test_csv_studies_of_other_files_in_other_runs_are_not_pooled(fallback: Any, 
     ns = group(collect([tmp_path / "tel.jsonl"]))["north_star"]
     assert ns["effects_withheld"] == "mixed: 2 studies (differing study)"
     assert ns["median_causal_effect"] is None
+
+
+def test_unnamed_studies_with_other_params_in_other_runs_are_not_pooled(hello: None, tmp_path: Path) -> None:
+    study = "  - {{domain: hello_linear, treatment: X, outcome: Y, rows: 500, params: {{effect: {}}}}}"
+    run_dmca(tmp_path, study.format(1.0))
+    run_dmca(tmp_path, study.format(1.0))  # the same study again: one study
+    ns = group(collect([tmp_path / "tel.jsonl"]), "hello_linear", "toy")["north_star"]
+    assert (ns["effect_studies"], ns["effects_withheld"]) == (1, None)
+    _, records = run_dmca(tmp_path, study.format(3.0))  # another effect size, same label before
+    assert {r["study"] for r in records} == {"hello_linear/toy (effect=1.0)", "hello_linear/toy (effect=3.0)"}
+    ns = group(collect([tmp_path / "tel.jsonl"]), "hello_linear", "toy")["north_star"]
+    assert ns["effects_withheld"] == "mixed: 2 studies (differing study)"
