@@ -87,9 +87,7 @@ def test_the_forest_plot_marks_an_ambiguous_effect_and_spans_its_set(discovered,
         markers = {c.get_label(): c.lines[0] for c in ax.containers}
         assert markers["ambiguous: IDA headline, 95% CI"].get_markerfacecolor() == "white"
         assert markers["estimate, 95% CI"].get_markerfacecolor() != "white"
-        assert list(markers["ambiguous: IDA headline, 95% CI"].get_xdata()) == [
-            row["causal_effect"]
-        ]
+        assert list(markers["ambiguous: IDA headline, 95% CI"].get_xdata()) == [row["causal_effect"]]
     finally:
         plt.close(fig)
 

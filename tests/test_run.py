@@ -167,7 +167,10 @@ def test_a_run_with_no_finished_step_keeps_the_folders_earlier_results(
     captured = capsys.readouterr()
     kept = f"{out}/ keeps the results of the earlier run {run_id} (4 steps ok)"
     assert captured.out.startswith(f"0/2 steps ok with estimator fallback; {kept}; telemetry appended")
-    assert captured.err.count("ValueError: could not convert") == 2 and f"dmca: no step finished; {kept}\n" in captured.err
+    assert (
+        captured.err.count("ValueError: could not convert") == 2
+        and f"dmca: no step finished; {kept}\n" in captured.err
+    )
     assert {name: (out / name).read_bytes() for name in first} == first
     assert len((tmp_path / "tel.jsonl").read_text().splitlines()) == 4 + 2  # the failures' telemetry
 
