@@ -102,8 +102,13 @@ def test_an_unchanged_file_is_parsed_once_and_an_edited_one_again(tmp_path, monk
             "a\tb\tc\n1\t2\t3\n",
             "line 1: no comma in the header line; is the file tab-separated? (DMCA reads comma-separated files)",
         ),
-        ("\n", "line 1 is empty: the file has no header naming the columns"),
-        ("\n1,2\n3,4\n", "line 1 is empty: the file has no header naming the columns"),
+        ("\n \r\n", "the file holds only blank lines"),
+        ("# units: m\n\n,,\n", "no header line (only comments and blank lines)"),
+        (
+            "\n1,2\n3,4\n",
+            "line 2: the header line holds numbers, not column names (the first line that is not a "
+            "comment must name the columns)",
+        ),
     ],
 )
 def test_bad_headers_say_what_is_wrong(tmp_path, text: str, message: str) -> None:
@@ -112,6 +117,47 @@ def test_bad_headers_say_what_is_wrong(tmp_path, text: str, message: str) -> Non
     with pytest.raises(DataError) as info:
         _load(p)
     assert str(info.value) == f"{p}: {message}"
+
+
+def test_blank_lines_comments_and_empty_rows_before_the_header_are_skipped(tmp_path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("\n  \n# run 4\n,,\n\na,b,c\n1,2,3\n4,5,7\n,,\n7,8.5,1e3\n2,1,0\n,,\n")
+    table = _load(p).table
+    assert table.names == ("a", "b", "c")
+    np.testing.assert_array_equal(table.column("b"), [2, 5, 8.5, 1])
+
+
+def test_why_a_path_cannot_be_read(tmp_path, monkeypatch) -> None:
+    import os
+    from pathlib import Path
+
+    (tmp_path / "f.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError) as info:
+        _load(tmp_path / "f.csv" / "d.csv")
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'f.csv' / 'd.csv'}: cannot read: part of the path is a file, not a folder"
+    )
+    os.mkfifo(tmp_path / "pipe.csv")
+    with pytest.raises(DataError) as info:
+        _load(tmp_path / "pipe.csv")
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'pipe.csv'}: is a pipe, not a file; save the data to a file and give that"
+    )
+    # a folder on the way that cannot be entered (EACCES; root enters any, so stat is made to say it)
+    locked = tmp_path / "locked" / "d.csv"
+    real = Path.stat
+
+    def stat(self, **kw):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, **kw)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    with pytest.raises(DataError) as info:
+        _load(locked)
+    assert str(info.value) == f"{locked}: cannot read: permission denied"
 
 
 def test_a_folder_is_not_called_missing(tmp_path) -> None:

@@ -257,9 +257,9 @@ def test_same_rows_in_the_same_order_for_one_and_two_workers(plugins_in_process,
         check_one_record_per_step(cfg, outs[tag])
     one = rows(outs["one"])
     assert [(r["study"], r["step"], r["status"]) for r in one] == [
-        *(("hello_linear/toy X→Y #1", s, "ok") for s in (1, 2, 3)),
+        *(("hello_linear/toy X→Y", s, "ok") for s in (1, 2, 3)),
         ("hello_linear/toy X→Z", 1, "ok"),
-        ("hello_linear/toy X→Y #2", 1, "failed"),
+        ("hello_linear/toy (effect=oops)", 1, "failed"),
     ]
     assert "oops" in one[-1]["error"]
     assert len({r["causal_effect"] for r in one[:3]}) == 3  # three steps, three seeds

@@ -330,6 +330,37 @@ _TRICKY = {
     "header_only": "a,b\n",
     "commas_only": "a,b\n1,2\n,\n5,1\n",
     "hex": "a,b\n0x10,2\n3,4\n5,1\n",
+    # line ends: \r alone ends a line, as \n and \r\n do (the csv module with newline='', pyarrow)
+    "cr_only": "a,b\r1,2\r3,4\r5,1\r",
+    "cr_mixed": "a,b\n1,2\n3,4\r5,1\n6,2\n",
+    "cr_comment": "# run 3\ra,b\r1,2\r# c\r3,4\r5,1\r",
+    "stray_cr": "a,b,n\n1,2,x\n3,4,ab\rcd\n5,1,y\n",
+    "crlf_quoted": 'a,b,n\r\n1,2,"x\r\ny"\r\n3,4,z\r\n5,1,w\r\n',
+    # quoting
+    "quoted_cr": 'a,b,n\n1,2,x\n3,4,"p\rq"\n5,1,y\n',
+    "quoted_lf": 'a,b,n\n1,2,x\n3,4,"p\nq"\n5,1,y\n',
+    "quoted_comma": 'a,b,n\n1,2,"x, y"\n3,4,"say ""hi"""\n5,1,z\n',
+    "literal_quote": 'a,b,n\n1,2,ab"c\n3,4,"ab"c\n5,1, "y\n',
+    "unclosed_quote": 'a,b,n\n1,2,x\n3,4,"note\n5,1,y\n6,2,z\n',
+    "unclosed_quote_at_end": 'a,b\n1,2\n3,"4',
+    "unclosed_after_literal": 'a,b,n\n1,2,a"\n3,4,"x\n5,1,y\n',
+    "big_field": "a,b,n\n1,2,x\n3,4," + "w" * 200_000 + "\n5,1,y\n",
+    # '#' lines
+    "hash_in_quoted": 'a,b,n\n1,2,"first\n# second"\n3,4,x\n5,1,y\n',
+    "hash_in_quoted_and_comment": 'a,b,n\n# c\n1,2,"first\n# second"\n3,4,x\n# d\n5,1,y\n',
+    "hash_in_doubled_quotes": 'a,b,n\n# c\n1,2,"say ""hi""\n# not a comment"\n3,4,x\n5,1,y\n',
+    "hash_in_a_cell": "a,b\n1,#x\n2\n3,4\n5,1\n",
+    "commented_out_row": "a,b\n1,2\n#3,4\n5,1\n6,2\n",
+    "comment_with_comma": "a,b\n1,2\n  # run 2, after a power cut\n5,1\n6,2\n",
+    "sheet_error": "a,b\n1,2\n#N/A,3\n5,1\n",
+    "sheet_error_div0": "a,b\n1,2\n5,1\n#DIV/0!,3\n",
+    "sheet_error_not_first": "a,b\n1,2\n3,#VALUE!\n5,1\n",
+    # the header
+    "savetxt_header": "# a,b\n1.0e+00,2.0e+00\n3,4\n5,1\n",
+    "numbers_header": "1,2\n3,4\n5,1\n",
+    "blank_before_header": "\n  \n# c\n\r\n,\na,b\n1,2\n3,4\n5,1\n",
+    # rows of empty cells, as spreadsheets write empty rows: skipped like blank lines
+    "empty_rows": "a,b\n1,2\n,\n 3,4\n , \n5,1\n,\n,\n",
 }
 
 
@@ -341,7 +372,7 @@ def test_fast_readers_agree_with_the_exact_reader(tmp_path, name: str, reader: s
     fast = {"pyarrow": csv_file._fast_pyarrow, "numpy": csv_file._fast_numpy}[reader]
     p = tmp_path / f"{name}.csv"
     p.write_bytes(_TRICKY[name].encode("utf-8"))
-    for columns in (None, ["b"] if name != "spaces" else ["b"]):
+    for columns in (None, ["b"]):
 
         def read(f, columns=columns):
             try:
@@ -357,6 +388,107 @@ def test_fast_readers_agree_with_the_exact_reader(tmp_path, name: str, reader: s
             assert not isinstance(got, str), got
             assert got[0] == exact[0]
             np.testing.assert_array_equal(got[1], exact[1])  # bit for bit: same parse of each cell
+
+
+_CR_HINT = " (the file ends some lines with \\r alone, others with \\n: each ends a line)"
+_SHEET = (
+    "a spreadsheet error value (a cell the sheet could not compute), not a comment: fix or delete the row"
+)
+
+# what the exact reader (the reference) gives for column b: its values, or the error after "FILE: "
+_EXPECTED = {
+    "cr_only": [2, 4, 1],
+    "cr_mixed": [2, 4, 1, 2],
+    "cr_comment": [2, 4, 1],
+    "stray_cr": "line 4: 1 field, expected 3" + _CR_HINT,
+    "crlf_quoted": [2, 4, 1],
+    "quoted_cr": [2, 4, 1],
+    "quoted_lf": [2, 4, 1],
+    "quoted_comma": [2, 4, 1],
+    "literal_quote": [2, 4, 1],
+    "unclosed_quote": "line 3: a quoted field opened here is never closed",
+    "unclosed_quote_at_end": "line 3: a quoted field opened here is never closed",
+    "unclosed_after_literal": "line 3: a quoted field opened here is never closed",
+    "big_field": [2, 4, 1],
+    "hash_in_quoted": [2, 4, 1],
+    "hash_in_quoted_and_comment": [2, 4, 1],
+    "hash_in_doubled_quotes": [2, 4, 1],
+    "hash_in_a_cell": "column 'b', line 2: not a number: '#x'",
+    "commented_out_row": [2, 1, 2],
+    "comment_with_comma": [2, 1, 2],
+    "sheet_error": f"line 3 starts with '#N/A', {_SHEET}",
+    "sheet_error_div0": f"line 4 starts with '#DIV/0!', {_SHEET}",
+    "sheet_error_not_first": "column 'b', line 3: not a number: '#VALUE!'",
+    "savetxt_header": (
+        "line 2: the header line holds numbers, not column names; the column names may be in the "
+        "comment on line 1 ('# a,b', as numpy.savetxt writes them; pass comments='' to savetxt)"
+    ),
+    "numbers_header": (
+        "line 1: the header line holds numbers, not column names (the first line that is not a "
+        "comment must name the columns)"
+    ),
+    "blank_before_header": [2, 4, 1],
+    "empty_rows": [2, 4, 1],
+}
+# of those, the ones the fast readers read without the exact reader (numpy's loadtxt takes
+# neither \r alone nor a text column, even one not used)
+_FAST = {
+    "pyarrow": {n for n, v in _EXPECTED.items() if not isinstance(v, str)} - {"empty_rows"},
+    "numpy": {"commented_out_row", "comment_with_comma", "blank_before_header"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_EXPECTED))
+def test_line_ends_quotes_and_hash_lines_read_as_documented(tmp_path, monkeypatch, name: str) -> None:
+    p = tmp_path / f"{name}.csv"
+    p.write_bytes(_TRICKY[name].encode("utf-8"))
+    want = _EXPECTED[name]
+    if isinstance(want, str):
+        with pytest.raises(DataError) as info:
+            csv_file._read_csv(p, ["b"], False)
+        assert str(info.value) == f"{p}: {want}"
+        return
+    np.testing.assert_array_equal(csv_file._read_csv(p, ["b"], False).values[:, 0], want)
+
+    def no_exact(*a, **k):
+        raise AssertionError("the exact reader ran")
+
+    monkeypatch.setattr(csv_file, "_exact", no_exact)
+    for reader, names in _FAST.items():
+        if name in names and (reader == "numpy" or csv_file._fast_reader() is csv_file._fast_pyarrow):
+            fast = {"pyarrow": csv_file._fast_pyarrow, "numpy": csv_file._fast_numpy}[reader]
+            np.testing.assert_array_equal(csv_file._read_csv(p, ["b"], fast).values[:, 0], want)
+
+
+def test_csv_module_errors_and_the_field_limit_are_one_line(tmp_path, monkeypatch) -> None:
+    # a cell above csv's default field_size_limit (131,072) is read, and the limit restored
+    import csv
+
+    before = csv.field_size_limit()
+    p = tmp_path / "w.csv"
+    p.write_text("a,b,wave\n" + "".join(f"{i},{i * i % 7},{'1;' * 100_000}\n" for i in range(5)))
+    assert csv_file._read_csv(p, ["a", "b"], False).values.shape == (5, 2)
+    assert csv_file.data_row_line(p, 5) == 6
+    assert csv.field_size_limit() == before
+    p.write_text(p.read_text().replace("\n3,2,", "\n3,x,"))
+    with pytest.raises(DataError, match="column 'b', line 5: not a number: 'x'") as held:
+        csv_file._read_csv(p, ["a", "b"], False)
+    assert csv.field_size_limit() == before, held  # while the error (and its traceback) is held
+    # a csv.Error (now only a cell above 2**31 - 1 characters) names the file and line: the
+    # reader's limit lowered to show it
+    monkeypatch.setattr(csv_file, "_FIELD_LIMIT", 1000)
+    with pytest.raises(DataError) as info:
+        csv_file._read_csv(p, ["a", "b"], False)
+    assert str(info.value) == f"{p}: line 2: field larger than field limit (1000)"
+    assert csv.field_size_limit() == before
+
+
+def test_data_row_line_counts_cr_ends_comments_and_quoted_lines(tmp_path) -> None:
+    p = tmp_path / "r.csv"
+    # rows: 1 on line 3, 2 on line 5 (its quoted cell runs on to line 6, holding a '#' line), 3 on 8
+    p.write_bytes(b'# c\ra,b,n\r1,2,x\r# d\n3,4,"p\n# q"\r\n,,\n5,1,y\n')
+    assert [csv_file.data_row_line(p, k) for k in (1, 2, 3, 4)] == [3, 5, 8, None]
+    assert csv_file._read_csv(p, ["a", "b"], False).values.tolist() == [[1, 2], [3, 4], [5, 1]]
 
 
 def test_fast_reader_values_are_bit_identical_and_used(tmp_path, monkeypatch) -> None:

@@ -1,10 +1,12 @@
-"""``csv``: the user's own data, read from a CSV file (or Parquet when pyarrow is installed).
+r"""``csv``: the user's own data, read from a CSV file (or Parquet when pyarrow is installed).
 
 The columns used (``columns``, else all) must be numeric, complete and non-constant, with more
 rows than columns; other columns may hold anything. Problems are one-line
 :class:`~dmca_core.errors.DataError` messages naming the file, the column and the line (the
-1-based line number in the file). Whole lines starting with ``#`` are comments. No truth is known.
-A relative ``path`` is read from the working directory (not the config file's folder).
+1-based line number in the file; lines end at ``\n``, ``\r\n`` or ``\r``). Whole lines starting
+with ``#`` are comments, blank lines and rows of empty cells are skipped (docs/domains.md has the
+rules). No truth is known. A relative ``path`` is read from the working directory (not the config
+file's folder).
 
 Reading: a fast parser (pyarrow's CSV reader when installed, else numpy's ``loadtxt``) reads the
 file; when it refuses anything, the exact reader below parses the file again, which either finds
@@ -21,19 +23,19 @@ import mmap
 import re
 import stat
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, os_reason
 from ..types import DomainData, Table
 
 NAME = "csv"
 PARAMS = ("path", "columns")
 _BOM = b"\xef\xbb\xbf"
-_COMMENT_LINE = re.compile(rb"(?m)^[ \t]*#[^\n]*(?:\n|\Z)")
 _NON_SPACE = re.compile(rb"\S")
 
 
@@ -63,26 +65,119 @@ def _number(text: str) -> float:
         raise
 
 
-# --- the file's lines -------------------------------------------------------------------------
+# --- the file's lines and records ---------------------------------------------------------------
+
+# a line ends at \r\n, \r or \n, as the csv module reads a file opened with newline='' (and as
+# pyarrow reads one): a file saved with \r alone (old Mac, some instruments) reads as with \n
+_EOL = re.compile(r"\r\n?|\n")
+_EOL_B = re.compile(rb"\r\n?|\n")
+# spreadsheet error values (Excel, LibreOffice, Google Sheets): a cell the sheet could not compute
+_SHEET_ERROR = re.compile(r"#(?:N/A|GETTING_DATA|[A-Z][A-Z0-9/]*[!?])")
+# above csv's default of 131,072 characters, which a long text cell (a waveform, a note) exceeds
+# even in a column not used; a C long on every platform
+_FIELD_LIMIT = 2**31 - 1
 
 
-class _Lines:
-    """The lines of ``text`` from ``start``, whole-line ``#`` comments left out; ``line`` is the
-    1-based file line of the last line given (csv.reader's own count would skip the comments)."""
-
-    def __init__(self, text: str, start: int, first_line: int) -> None:
-        self.text, self.pos, self.line = text, start, first_line - 1
-
-    def __iter__(self) -> Iterator[str]:
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            end = text.find("\n", self.pos)
+def _line_spans(text: str | bytes | mmap.mmap | memoryview, pos: int = 0) -> Iterator[tuple[int, int]]:
+    """Start and end (after its line end) of each line of ``text`` from ``pos``."""
+    n = len(text)
+    if isinstance(text, str) and text.find("\r", pos) < 0:  # the usual file: find is faster
+        while pos < n:
+            end = text.find("\n", pos)
             end = n if end < 0 else end + 1
-            line = text[self.pos : end]
-            self.pos = end
-            self.line += 1
-            if not line.lstrip().startswith("#"):
-                yield line
+            yield pos, end
+            pos = end
+        return
+    eol = _EOL if isinstance(text, str) else _EOL_B
+    while pos < n:
+        m = eol.search(text, pos)
+        end = n if m is None else m.end()
+        yield pos, end
+        pos = end
+
+
+def _is_comment(line: str) -> bool:
+    """A comment line: its first character other than spaces and tabs is ``#`` (taken only at the
+    start of a record: inside a quoted field such a line is part of the field)."""
+    return line.lstrip(" \t").startswith("#")
+
+
+def _sheet_error(line: str) -> str | None:
+    """The spreadsheet error value (``#N/A``, ``#DIV/0!``) a ``#`` line's first cell is, if any:
+    that line is a data row whose first cell the sheet could not compute, not a comment."""
+    cell = line.lstrip(" \t").split(",", 1)[0].strip()
+    return cell if _SHEET_ERROR.fullmatch(cell) else None
+
+
+def _is_empty_row(cells: list[str]) -> bool:
+    """A blank line, or a row of empty cells (``,,`` as spreadsheets write empty rows): skipped."""
+    return all(not c.strip() for c in cells)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Records:
+    """csv.reader's records of ``text`` from offset ``pos`` (file line ``first_line``), each with
+    the file line it starts on. Comment lines at the start of a record are left out (the last one
+    kept in ``comment``); ``pos`` and ``line`` follow the last line read. A quoted field left open
+    at the end of the file, a csv error or (``body``) a spreadsheet error value is a DataError."""
+
+    def __init__(
+        self, path: Path, text: str | bytes | mmap.mmap, pos: int, first_line: int, body: bool = True
+    ) -> None:
+        self.path, self.text, self.pos, self.line, self.body = path, text, pos, first_line - 1, body
+        self.start = self.start_pos = 0
+        self.comment: tuple[int, str] | None = None
+        self._fresh, self._unclosed = True, False
+
+    def _feed(self) -> Iterator[str]:
+        text = self.text
+        decode = not isinstance(text, str)
+        for s, e in _line_spans(text, self.pos):
+            line = text[s:e]
+            if decode:  # the lines before the header: checked as UTF-8 from the header on
+                line = line.decode("utf-8", "replace")  # type: ignore[union-attr]
+            self.line, self.pos = self.line + 1, e
+            if self._fresh:
+                if _is_comment(line):
+                    value = _sheet_error(line) if self.body else None
+                    if value is not None:
+                        raise DataError(
+                            f"{self.path}: line {self.line} starts with {value!r}, a spreadsheet error "
+                            "value (a cell the sheet could not compute), not a comment: fix or delete "
+                            "the row"
+                        )
+                    self.comment = (self.line, line)
+                    continue
+                self._fresh, self.start, self.start_pos = False, self.line, s
+            yield line
+        self._unclosed = not self._fresh  # csv.reader asked for more in the middle of a record
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        reader = csv.reader(self._feed())
+        limit = csv.field_size_limit(_FIELD_LIMIT)
+        try:
+            while True:
+                self._fresh = True
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise DataError(f"{self.path}: line {self.line}: {exc}") from None
+                if self._unclosed:
+                    raise DataError(
+                        f"{self.path}: line {self.start}: a quoted field opened here is never closed"
+                    )
+                yield self.start, cells
+        finally:
+            csv.field_size_limit(limit)
 
 
 def _decode(path: Path, data: memoryview, first_line: int, lead: int = 0) -> str:
@@ -91,11 +186,13 @@ def _decode(path: Path, data: memoryview, first_line: int, lead: int = 0) -> str
     try:
         return str(data, "utf-8")
     except UnicodeDecodeError as exc:
-        at, head = exc.start, bytes(data[: exc.start + 1])
-        line = first_line + head.count(b"\n", 0, at)
-        col = at - (head.rfind(b"\n", 0, at) + 1) + 1 + (lead if line == first_line else 0)
+        at = exc.start
+        head = bytes(data[:at])
+        ends = list(_EOL_B.finditer(head))
+        line = first_line + len(ends)
+        col = at - (ends[-1].end() if ends else 0) + 1 + (0 if ends else lead)
         raise DataError(
-            f"{path}: line {line}, byte {col}: not UTF-8 (byte 0x{head[at]:02x}); "
+            f"{path}: line {line}, byte {col}: not UTF-8 (byte 0x{data[at]:02x}); "
             "save the file as UTF-8 (it may be Latin-1 or Windows-1252)"
         ) from None
 
@@ -118,41 +215,50 @@ def _ascii(raw: bytes | mmap.mmap) -> bool:
 
 class _Header:
     """A CSV file's header: its names, the file line it is on, and where the data start
-    (``body``: the bytes after it, from file line ``body_line``)."""
+    (``body``: the bytes after it, from file line ``body_line``). Blank lines, comment lines and
+    rows of empty cells before it are skipped."""
 
     def __init__(self, path: Path, raw: bytes | mmap.mmap) -> None:
         # offsets into ``raw`` rather than slices of it: a slice of a large file is a copy
+        self.path = path
         lead = len(_BOM) if raw[: len(_BOM)] == _BOM else 0
-        pos, line = lead, 1
-        while True:  # comment lines before the header
-            end = raw.find(b"\n", pos)
-            end = len(raw) if end < 0 else end + 1
-            if end > pos and raw[pos:end].lstrip().startswith(b"#"):
-                pos, line = end, line + 1
-                continue
-            break
-        self.line = line
-        if pos >= len(raw):
-            raise DataError(f"{path}: the file is empty" if line == 1 else f"{path}: no header line")
-        if not _ascii(raw):  # the whole file, so a bad byte is found wherever it is
-            _decode(path, memoryview(raw)[pos:], line, lead if line == 1 else 0)
-        state = {"pos": pos, "line": line - 1}
-
-        def header_lines() -> Iterator[str]:
-            while state["pos"] < len(raw):
-                end = raw.find(b"\n", state["pos"])
-                end = len(raw) if end < 0 else end + 1
-                chunk = raw[state["pos"] : end]
-                state["pos"], state["line"] = end, state["line"] + 1
-                yield chunk.decode("utf-8")
-
-        names = [h.strip() for h in next(csv.reader(header_lines()), [])]
-        self.raw, self.body_start = raw, state["pos"]
+        if not _NON_SPACE.search(raw, lead):
+            raise DataError(
+                f"{path}: the file is empty"
+                if len(raw) <= lead
+                else f"{path}: the file holds only blank lines"
+            )
+        records = _Records(path, raw, lead, 1, body=False)
+        found = iter(records)
+        try:
+            names = next((cells for _, cells in found if not _is_empty_row(cells)), None)
+        finally:
+            found.close()  # restores csv's field size limit now
+        if names is None:
+            raise DataError(f"{path}: no header line (only comments and blank lines)")
+        line = records.start
+        if not _ascii(raw):  # the whole file from the header, so a bad byte is found wherever it is
+            _decode(path, memoryview(raw)[records.start_pos :], line, lead if line == 1 else 0)
+        self.line, self.names = line, [h.strip() for h in names]
+        self.raw, self.body_start, self.body_line = raw, records.pos, records.line + 1
         self.body = memoryview(raw)[self.body_start :]
-        self.body_line = state["line"] + 1
-        self._text: str | None = None
-        if not any(names):
-            raise DataError(f"{path}: line {line} is empty: the file has no header naming the columns")
+        self._check(records.comment)
+
+    def _check(self, comment: tuple[int, str] | None) -> None:
+        path, line, names = self.path, self.line, self.names
+        if all(_is_float(h) for h in names):
+            # numpy.savetxt(header=...) writes the names as a comment: the first data row
+            # would become the header
+            hint = " (the first line that is not a comment must name the columns)"
+            if comment is not None:
+                text = comment[1].strip()
+                inner = next(csv.reader([text[1:].strip()]), [])
+                if len(inner) == len(names) and not all(_is_float(c) for c in inner):
+                    hint = (
+                        f"; the column names may be in the comment on line {comment[0]} ({text!r}, "
+                        "as numpy.savetxt writes them; pass comments='' to savetxt)"
+                    )
+            raise DataError(f"{path}: line {line}: the header line holds numbers, not column names{hint}")
         if len(names) == 1:
             # one column named with the whole line: most likely another separator
             for sep, what in ((";", ";-separated"), ("\t", "tab-separated")):
@@ -161,18 +267,18 @@ class _Header:
                         f"{path}: line {line}: no comma in the header line; is the file {what}? "
                         "(DMCA reads comma-separated files)"
                     )
-        self.names = names
 
-    def lines(self) -> _Lines:
-        """The data lines, for csv.reader."""
-        if self._text is None:
-            self._text = str(self.body, "utf-8")
-        return _Lines(self._text, 0, self.body_line)
+    def records(self) -> _Records:
+        """The data records, with their file lines."""
+        return _Records(self.path, str(self.body, "utf-8"), 0, self.body_line)
 
 
 def _selected(path: Path, header: _Header, columns: Sequence[str] | None) -> list[int]:
     """Indices of the columns to read; the header checks apply to those only."""
     names, line = header.names, header.line
+    index: dict[str, int] = {}
+    for i, h in enumerate(names):
+        index.setdefault(h, i)
     if columns is None:
         for i, h in enumerate(names):
             if not h:
@@ -185,48 +291,60 @@ def _selected(path: Path, header: _Header, columns: Sequence[str] | None) -> lis
         wanted = names
     else:
         wanted = list(columns)
-        missing = [c for c in wanted if c not in names]
+        missing = [c for c in wanted if c not in index]
         if missing:
             raise _error(
                 DataError,
                 f"{path}: no column {missing[0]!r}; columns: {', '.join(h for h in names if h)}",
                 "columns",
             )
+    counts = Counter(names)
     seen: set[str] = set()
     for h in wanted:
-        if h in seen or names.count(h) > 1:
+        if h in seen or counts[h] > 1:
             raise DataError(f"{path}: line {line}: column name {h!r} appears twice; names must be unique")
         seen.add(h)
-    return [names.index(h) for h in wanted]
+    return [index[h] for h in wanted]
 
 
 # --- the exact reader: every cell checked, errors with their line -------------------------------
 
 
 def _exact(path: Path, header: _Header, sel: list[int]) -> np.ndarray:
-    names, ncols = header.names, len(header.names)
-    lines = header.lines()
-    rows: list[list[float]] = []
-    for raw in csv.reader(lines):
-        line = lines.line
-        if not raw or all(not c.strip() for c in raw):
-            continue
-        if len(raw) != ncols:
-            raise DataError(f"{path}: line {line}: {_fields(len(raw))}, expected {ncols}")
-        vals = []
-        for j in sel:
-            text = raw[j].strip()
-            if not text:
-                raise DataError(f"{path}: column {names[j]!r}, line {line}: empty cell")
-            try:
-                x = _number(text)
-            except ValueError:
-                raise DataError(f"{path}: column {names[j]!r}, line {line}: not a number: {text!r}") from None
-            if not math.isfinite(x):
-                raise DataError(f"{path}: column {names[j]!r}, line {line}: {text!r} is not a finite number")
-            vals.append(x)
-        rows.append(vals)
+    records = header.records()
+    found = iter(records)
+    try:
+        rows = [
+            _row(path, header, sel, records, line, cells) for line, cells in found if not _is_empty_row(cells)
+        ]
+    finally:
+        found.close()  # csv's field size limit restored now, not when an error's traceback goes
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(sel))
+
+
+def _row(
+    path: Path, header: _Header, sel: list[int], records: _Records, line: int, cells: list[str]
+) -> list[float]:
+    """The ``sel`` cells of the record on file line ``line``, checked."""
+    names, ncols = header.names, len(header.names)
+    if len(cells) != ncols:
+        text = records.text
+        mixed = "\n" in text and re.search(r"\r(?!\n)", text) is not None
+        hint = " (the file ends some lines with \\r alone, others with \\n: each ends a line)"
+        raise DataError(f"{path}: line {line}: {_fields(len(cells))}, expected {ncols}{hint * mixed}")
+    vals = []
+    for j in sel:
+        text = cells[j].strip()
+        if not text:
+            raise DataError(f"{path}: column {names[j]!r}, line {line}: empty cell")
+        try:
+            x = _number(text)
+        except ValueError:
+            raise DataError(f"{path}: column {names[j]!r}, line {line}: not a number: {text!r}") from None
+        if not math.isfinite(x):
+            raise DataError(f"{path}: column {names[j]!r}, line {line}: {text!r} is not a finite number")
+        vals.append(x)
+    return vals
 
 
 def data_row_line(path: str | Path, row: int) -> int | None:
@@ -234,20 +352,110 @@ def data_row_line(path: str | Path, row: int) -> int | None:
     file, or None when the file has no such row or cannot be read."""
     p = Path(path)
     try:
-        header = _Header(p, _mapped(p))
+        records = iter(_Header(p, _mapped(p)).records())
+        k = 0
+        for line, cells in records:
+            if not _is_empty_row(cells):
+                k += 1
+                if k == row:
+                    records.close()
+                    return line
     except (OSError, DataError):
-        return None
-    lines = header.lines()
-    k = 0
-    for cells in csv.reader(lines):
-        if cells and any(c.strip() for c in cells):
-            k += 1
-            if k == row:
-                return lines.line
+        pass
     return None
 
 
 # --- the fast readers: None whenever they cannot give exactly what the exact reader would -------
+
+
+def _quoted_spans(body: bytes | memoryview) -> tuple[np.ndarray, np.ndarray] | None:
+    """Offsets of the opening and of the closing quote of each quoted field of ``body``, as
+    csv.reader finds them (a quote opens a field only at its start; ``""`` inside one is a quote);
+    None when one is never closed (the fast readers would take the rest of the file as its text)."""
+    arr = np.frombuffer(body, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == 0x22)
+    if quotes.size % 2 == 0:
+        # the usual file: quotes alternate opening at a field's start and closing at its end, so
+        # csv.reader pairs them in order (no doubled quote, none inside a field); checked at once
+        opening, closing = quotes[0::2], quotes[1::2]
+        before = arr[np.maximum(opening - 1, 0)]
+        after = arr[np.minimum(closing + 1, len(arr) - 1)]
+        if np.all((opening == 0) | (before == 0x2C) | (before == 0x0A) | (before == 0x0D)) and np.all(
+            (closing == len(arr) - 1) | (after == 0x2C) | (after == 0x0A) | (after == 0x0D)
+        ):
+            return opening, closing
+    at = quotes.tolist()
+    spans: list[int] = []
+    i, n, opened = 0, len(at), -1
+    while i < n:
+        p = at[i]
+        if opened < 0:
+            if p == 0 or body[p - 1] in b",\r\n":
+                opened = p
+        elif i + 1 < n and at[i + 1] == p + 1:
+            i += 1  # a doubled quote inside the field
+        else:
+            spans += (opened, p)
+            opened = -1
+        i += 1
+    if opened >= 0:
+        return None
+    pairs = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _comment_spans(
+    raw: bytes | mmap.mmap, start: int, quoted: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[int, int]] | None:
+    """Start and end, from ``start``, of each comment line of ``raw`` after ``start`` (a line whose
+    first character other than spaces and tabs is '#', as :func:`_is_comment`, outside the
+    ``quoted`` fields); None when one is a data row with a spreadsheet error value (the exact
+    reader names it)."""
+    cuts: list[tuple[int, int]] = []
+    opening, closing = quoted
+    p = raw.find(b"#", start)
+    while p >= 0:  # find, not a scan of every byte: a file has few '#'
+        q = p
+        while q > start and raw[q - 1 : q] in (b" ", b"\t"):
+            q -= 1
+        if q > start and raw[q - 1 : q] not in (b"\r", b"\n"):
+            p = raw.find(b"#", p + 1)
+            continue  # '#' later in a line: part of a cell
+        k = int(np.searchsorted(opening, q - start)) - 1
+        if k >= 0 and q - start <= closing[k]:
+            p = raw.find(b"#", p + 1)
+            continue  # a line inside a quoted field
+        m = _EOL_B.search(raw, p)
+        end = len(raw) if m is None else m.end()
+        if _sheet_error(raw[q:end].decode("utf-8")) is not None:
+            return None
+        cuts.append((q - start, end - start))
+        p = raw.find(b"#", end)
+    return cuts
+
+
+def _fast_body(header: _Header) -> bytes | memoryview | None:
+    """The data for a fast reader, comment lines cut out as the exact reader skips them; None when
+    only the exact reader can read them right (a quoted field never closed, a '#' row that is a
+    spreadsheet error value)."""
+    raw, start, body = header.raw, header.body_start, header.body
+    none = np.zeros(0, dtype=np.int64)
+    quoted: tuple[np.ndarray, np.ndarray] | None = (none, none)
+    if raw.find(b'"', start) >= 0:
+        quoted = _quoted_spans(body)
+        if quoted is None:
+            return None
+    if raw.find(b"#", start) < 0:
+        return body
+    cuts = _comment_spans(raw, start, quoted)
+    if not cuts:
+        return None if cuts is None else body
+    keep, pos = [], 0
+    for a, b in cuts:
+        keep.append(body[pos:a])
+        pos = b
+    keep.append(body[pos:])
+    return b"".join(keep)
 
 
 def _fast_pyarrow(body: bytes | memoryview, ncols: int, sel: list[int]) -> np.ndarray | None:
@@ -334,14 +542,12 @@ def _read_csv(path: Path, columns: Sequence[str] | None = None, fast: Any = None
     header = _Header(path, raw)
     sel = _selected(path, header, columns)
     names = [header.names[j] for j in sel]
-    body: bytes | memoryview = header.body
     vals = None
     fast = _fast_reader() if fast is None else fast
     if fast and _NON_SPACE.search(header.raw, header.body_start):
-        # whole-line comments, as the exact reader skips them
-        if header.raw.find(b"#", header.body_start) >= 0:
-            body = _COMMENT_LINE.sub(b"", body)
-        vals = fast(body, len(header.names), sel)
+        body = _fast_body(header)
+        if body is not None:
+            vals = fast(body, len(header.names), sel)
         if vals is not None and not np.isfinite(vals).all():
             vals = None  # NaN, inf: the exact reader names the line
     if vals is None:
@@ -394,12 +600,17 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> Table:
     p = Path(path)
     try:
         st = p.stat()
-    except OSError:
-        st = None
-    if st is not None and stat.S_ISDIR(st.st_mode):
+    except FileNotFoundError:
+        raise DataError(f"{_where(p)}: no such file") from None
+    except OSError as exc:  # a folder on the way that cannot be entered, a loop of links
+        raise DataError(f"{_where(p)}: cannot read: {os_reason(exc, p)}") from None
+    if stat.S_ISDIR(st.st_mode):
         raise DataError(f"{_where(p)}: is a folder; give the data file")
-    if st is None or not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{_where(p)}: no such file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a pipe" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
+        )
+        raise DataError(f"{_where(p)}: is {kind}, not a file; save the data to a file and give that")
     key = (str(p.resolve()), tuple(columns) if columns is not None else None)
     stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     hit = _last.get(key)
