@@ -236,6 +236,18 @@ def effect_verdict(idents: set[EffectId] | None) -> tuple[int, str | None]:
     return n, f"mixed: {n} studies (differing {', '.join(differ)})"
 
 
+def effect_of(idents: set[EffectId] | None) -> dict[str, str | None]:
+    """What the group's effect figures are of: each of ``study``, ``intervention``, ``outcome``
+    that its records carrying ``causal_effect`` agree on, else None (mixed, or never given)."""
+    out: dict[str, str | None] = dict.fromkeys(EFFECT_PARTS)
+    if idents and len(idents) <= EFFECT_IDS_MAX:
+        for i, name in enumerate(EFFECT_PARTS):
+            values = {ident[i] for ident in idents if ident[i] is not None}
+            if len(values) == 1:
+                out[name] = values.pop()
+    return out
+
+
 class Aggregator:
     """Accepted records and rejections from any number of files (or followed streams)."""
 
@@ -1179,9 +1191,11 @@ def _summarize(
         series = _series(table, full, ts[rows] if has_ts else None, series_points)
         latest = (snap.latest.by_ts if has_ts else snap.latest.file).get(g)
         north_star = _north_star(table, full, latest)  # last: it reorders the table's rows
-        studies, withheld = effect_verdict(snap.effects.ids.get(g))
+        idents = snap.effects.ids.get(g)
+        studies, withheld = effect_verdict(idents)
         north_star["effect_studies"] = studies
         north_star["effects_withheld"] = withheld
+        north_star["effect_of"] = effect_of(idents)
         if withheld is not None:  # a median or "latest" of unlike effects is no figure at all
             north_star["median_causal_effect"] = None
             north_star["latest"].update(causal_effect=None, ci_low=None, ci_high=None)

@@ -54,6 +54,8 @@ def write_telemetry(path: Path, per_group: int = 120) -> None:
                 "hypothesis": hyp,
                 "step": i,
                 "intervention": "shield_upgrade" if (i, k) == (per_group // 2, 0) else "-",
+                "study": f"{dom}/{hyp}",  # as the runner writes them: what the effects are of
+                "outcome": "counts" if dom == "direct_lab" else "log10_rho_inner",
                 # symmetric drifts around the median keep each group's median at its design value
                 "infra_cost_usd": round(cost * (0.9 + 0.2 * frac), 6),
                 "qps": round(qps * (1.1 - 0.2 * frac) if k == 1 else qps, 6),

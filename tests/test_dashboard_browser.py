@@ -137,6 +137,11 @@ def check_against_report(page: Any, rep: dict[str, Any]) -> None:
             assert withheld == ns["effects_withheld"]
         else:
             assert_number(page, f"{row} .effect", last["causal_effect"])
+            of = ns["effect_of"]
+            if of["intervention"] is not None:  # on hover: what the number is the effect of
+                title = page.locator(f"{row} .effect").get_attribute("title")
+                assert of["intervention"] in title and (of["study"] or "") in title, title
+                assert of["outcome"] is None or title.endswith(f" on {of['outcome']}"), title
         assert_number(page, f"{row} .ci .ci-low", last["ci_low"])
         assert_number(page, f"{row} .ci .ci-high", last["ci_high"])
         assert_number(page, f"{row} .reliability", ns["median_reliability_score"])

@@ -322,6 +322,8 @@ def test_one_dmca_study_keeps_its_effect_figures(hello: None, tmp_path: Path) ->
     assert {(r["study"], r["outcome"]) for r in records} == {("hello_linear/toy", "Y")}
     ns = group(collect([tmp_path / "tel.jsonl"]), "hello_linear", "toy")["north_star"]
     assert (ns["effect_studies"], ns["effects_withheld"]) == (1, None)
+    # what the figures are the effect of, as the records say
+    assert ns["effect_of"] == {"study": "hello_linear/toy", "intervention": "do(X=1 vs 0)", "outcome": "Y"}
     assert ns["median_causal_effect"] == statistics.median(r["causal_effect"] for r in rows)
     assert ns["latest"]["causal_effect"] in {r["causal_effect"] for r in rows}
 

@@ -104,6 +104,13 @@ def reference(
         last = with_effect[-1] if with_effect else {}
         ns["latest"] = {**{k: last.get(k) for k in LATEST}, "ts": iso(last.get("ts"))}
         ns["effect_studies"], ns["effects_withheld"] = reference_verdict(with_effect)
+        # what the effects are of: each part their records agree on (past 256 studies, none)
+        parts = ("study", "intervention", "outcome")
+        few = len({tuple(r.get(k) for k in parts) for r in with_effect}) <= 256
+        ns["effect_of"] = {}
+        for name in parts:
+            values = {r[name] for r in with_effect if name in r}
+            ns["effect_of"][name] = values.pop() if few and len(values) == 1 else None
         if ns["effects_withheld"]:  # no figure of unlike effects; the scores stay
             ns["median_causal_effect"] = None
             ns["latest"].update(causal_effect=None, ci_low=None, ci_high=None)
@@ -155,6 +162,7 @@ def test_north_star_matches_a_record_by_record_reading(tmp_path: Path, with_ts: 
         "latest": dict.fromkeys((*LATEST, "ts")),
         "effect_studies": 0,
         "effects_withheld": None,
+        "effect_of": {"study": None, "intervention": None, "outcome": None},
     }
     a = got["a", "x"]["north_star"]
     assert a["records"] > 300  # the test data has studies in it
@@ -162,8 +170,10 @@ def test_north_star_matches_a_record_by_record_reading(tmp_path: Path, with_ts: 
     if mix == "mixed":
         assert a["effect_studies"] == 12 and a["median_causal_effect"] is None
         assert a["effects_withheld"] == "mixed: 12 studies (differing study, intervention)"
+        assert a["effect_of"]["study"] is None and a["effect_of"]["intervention"] is None
     else:
         assert a["effect_studies"] == 1 and a["median_causal_effect"] is not None
+        assert a["effect_of"]["intervention"] is not None
 
 
 @pytest.mark.parametrize("mix", ["old", "mixed"])

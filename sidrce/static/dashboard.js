@@ -131,6 +131,11 @@
         effect.textContent = "mixed: " + ns.effect_studies;
         effect.title = ns.effects_withheld + "; no single effect to show";
         effect.dataset.withheld = ns.effects_withheld;
+      } else if (ns.effect_of && ns.effect_of.intervention) {
+        // what the number is the effect of: the study, its intervention, the outcome
+        const of = ns.effect_of;
+        effect.title = (of.study ? of.study + ": " : "") + of.intervention +
+          (of.outcome ? " on " + of.outcome : "");
       }
       const ci = cell(tr, "num ci");
       const lo = document.createElement("span");
