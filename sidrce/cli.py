@@ -176,6 +176,20 @@ def _human(report: dict[str, Any]) -> str:
             f"{f(ns['median_reliability_score'], '.3f'):>18} {f(ns['median_SR9'], '.3f'):>10} "
             f"{f(ns['median_DI2'], '.3f'):>10}"
         )
+    # what each shown effect is the effect of (a number without its intervention means little)
+    named = [
+        g
+        for g in studies
+        if not g["north_star"]["effects_withheld"] and g["north_star"]["effect_of"]["intervention"]
+    ]
+    if named:
+        lines.append("effects of:")
+    for g in named:
+        of = g["north_star"]["effect_of"]
+        group = f"{printable(g['domain'])}/{printable(g['hypothesis'])}"
+        outcome = f" on {printable(of['outcome'])}" if of["outcome"] else ""
+        study = f"  (study {printable(of['study'])})" if of["study"] and of["study"] != group else ""
+        lines.append(f"  {group}: {printable(of['intervention'])}{outcome}{study}")
     for s in report["open_stream_examples"]:
         lines.append(_open_line(s))
     return "\n".join(lines)

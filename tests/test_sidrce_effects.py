@@ -267,9 +267,12 @@ def test_metrics_have_no_effect_sample_for_a_mixed_group(tmp_path: Path) -> None
 def test_the_text_report_says_mixed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     records = [step(0, 1.5), step(1, -2.0, outcome="z"), step(2, 0.25, d="solo")]
     assert main(["collect", str(write(tmp_path / "t.jsonl", records))]) == 0
-    rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if "[" in ln]
+    out = capsys.readouterr().out
+    rows = [ln.split() for ln in out.splitlines() if "[" in ln]
     assert rows[0][:4] == ["csv", "-", "mixed:", "2"] and rows[0][4] == "[-,"
     assert rows[1][:3] == ["solo", "-", "0.25"]
+    # what a shown effect is of; a mixed group shows no effect, so names none
+    assert out.endswith("effects of:\n  solo/-: do(x=1 vs 0) on y  (study a.csv)\n")
 
 
 RUN = """
