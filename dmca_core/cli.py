@@ -104,7 +104,7 @@ def _stages(enabled: bool) -> Iterator[Callable[[str], None]]:
 
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a path such as d[/x]/h.csv is no markup
         TimeElapsedColumn(),
         transient=True,
         console=Console(stderr=True),

@@ -461,6 +461,13 @@ def _syntax_error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
 def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
     """Parse and structure a config; raise :class:`ConfigError` with one line on any problem."""
     try:
+        return _parse_config(text, source)
+    except RecursionError:  # the YAML composer and the walks below recurse once per level
+        raise ConfigError(f"{source}: nested too deeply (hundreds of levels of [ or {{)") from None
+
+
+def _parse_config(text: str, source: str) -> ExperimentConfig:
+    try:
         node, data = _compose_and_load(text)
     except _DuplicateKey as exc:
         raise ConfigError(f"{source}:{exc.line}: duplicate key {exc.key!r}") from None

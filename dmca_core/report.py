@@ -11,7 +11,8 @@ import json
 import os
 import stat
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 def summary_markdown(payload: dict[str, Any]) -> str:
     rows = payload["results"]
+    study_label = study_labels(rows)
     lines = [
         f"# {payload['experiment']} — DMCA results",
         "",
@@ -133,20 +135,28 @@ def warnings_by_study(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[
     """Each (study, warning) of results rows with the steps that gave it, in first-seen order:
     a warning about a study's data is said once, not once per step."""
     warned: dict[tuple[str, str], list[int]] = {}
+    study_label = study_labels(rows)
     for r in rows:
         for warning in r.get("warnings", ()):
             warned.setdefault((study_label(r), warning), []).append(r["step"])
     return warned
 
 
-def study_label(r: dict[str, Any]) -> str:
-    """The study as the summary and the forest plot name it: its label, with an unnamed ``csv``
-    study's file (``csv: /long/path/halos.csv``) shortened to its name."""
-    data = r.get("data")
-    head = f"{r['domain']}: {data}"
-    if data is None or not r["study"].startswith(head):
-        return r["study"]
-    return f"{r['domain']}: {PurePath(data).name}{r['study'][len(head) :]}"
+def study_labels(rows: list[dict[str, Any]]) -> Callable[[dict[str, Any]], str]:
+    """How the summary and the forest plot name a row's study: its label, with an unnamed
+    ``csv`` study's file (``csv: /long/path/halos.csv``) shortened to its name when no other
+    file of the run has that name (``a/halos.csv`` and ``b/halos.csv`` keep their paths)."""
+    paths = {r["data"] for r in rows if r.get("data")}
+    names = Counter(PurePath(p).name for p in paths)
+
+    def label(r: dict[str, Any]) -> str:
+        data = r.get("data")
+        head = f"{r['domain']}: {data}"
+        if data is None or not r["study"].startswith(head) or names[PurePath(data).name] > 1:
+            return r["study"]
+        return f"{r['domain']}: {PurePath(data).name}{r['study'][len(head) :]}"
+
+    return label
 
 
 def effect_range(r: dict[str, Any]) -> tuple[float, float] | None:
@@ -232,6 +242,7 @@ def forest_figure(payload: dict[str, Any]) -> Figure:
     left_out = {k: len(rows) - MAX_ROWS for k, rows in panels.items() if len(rows) > MAX_ROWS}
     for k in left_out:
         panels[k] = panels[k][:MAX_ROWS]
+    study_label = study_labels(payload["results"])
     labels = {k: [f"{study_label(r)} · step {r['step']}" for r in rows] for k, rows in panels.items()}
     left = 0.3 + _CHAR * max((len(t) for ts in labels.values() for t in ts), default=10)
     heights = [_PANEL_EXTRA + _ROW * len(rows) for rows in panels.values()] or [1.0]

@@ -432,7 +432,7 @@ class Stream:
                 old._tail_shared = start < min(size, self.offset) and (
                     self._skipping >= 0 or bool(self._pending)
                 )
-                old._twin = self if old._tail_shared and size >= self.offset else None
+                old._twin = self if old._tail_shared else None
                 if size < self.offset:
                     self._rewind(fd, size, *got)
         except OSError:

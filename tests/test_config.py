@@ -453,3 +453,14 @@ def test_nested_aliases_do_not_multiply_the_line_index() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("\n".join(lines) + "\nstudies: []\n", "x.yaml")
     assert str(info.value).startswith("x.yaml:1: a0: unknown key")
+
+
+def test_params_nested_thousands_deep_are_one_line() -> None:
+    text = (
+        "studies:\n  - {domain: d, treatment: t, outcome: y, params: {deep: "
+        + "[" * 3000
+        + "]" * 3000
+        + "}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"^x.yaml: nested too deeply"):
+        parse_config(text, "x.yaml")

@@ -355,6 +355,13 @@ _TRICKY = {
     "sheet_error": "a,b\n1,2\n#N/A,3\n5,1\n",
     "sheet_error_div0": "a,b\n1,2\n5,1\n#DIV/0!,3\n",
     "sheet_error_not_first": "a,b\n1,2\n3,#VALUE!\n5,1\n",
+    "sheet_error_lower": "a,b\n1,2\n#n/a,3\n5,1\n",
+    "sheet_error_bloomberg": "a,b\n1,2\n#N/A N/A,3\n5,1\n",
+    "bang_comment": "a,b\n1,2\n#TODO!,3\n5,1\n6,2\n",
+    # a quote in a comment must not pair with the data's quotes (a comment would become a row)
+    "quote_in_comment": 'n,a,b\n# c1,"\n# c2,5,6\n"x",1,2\ny,3,4\nz,5,7\n',
+    # a BOM inside the file (`cat header.csv data.csv`): pyarrow would drop it, csv does not
+    "bom_in_body": "a,b\n\ufeff1,2\n3,4\n5,1\n",
     # the header
     "savetxt_header": "# a,b\n1.0e+00,2.0e+00\n3,4\n5,1\n",
     "numbers_header": "1,2\n3,4\n5,1\n",
@@ -419,6 +426,11 @@ _EXPECTED = {
     "sheet_error": f"line 3 starts with '#N/A', {_SHEET}",
     "sheet_error_div0": f"line 4 starts with '#DIV/0!', {_SHEET}",
     "sheet_error_not_first": "column 'b', line 3: not a number: '#VALUE!'",
+    "sheet_error_lower": f"line 3 starts with '#n/a', {_SHEET}",
+    "sheet_error_bloomberg": f"line 3 starts with '#N/A N/A', {_SHEET}",
+    "bang_comment": [2, 1, 2],
+    "quote_in_comment": [2, 4, 7],
+    "bom_in_body": [2, 4, 1],
     "savetxt_header": (
         "line 2: the header line holds numbers, not column names; the column names may be in the "
         "comment on line 1 ('# a,b', as numpy.savetxt writes them; pass comments='' to savetxt)"
@@ -433,8 +445,9 @@ _EXPECTED = {
 # of those, the ones the fast readers read without the exact reader (numpy's loadtxt takes
 # neither \r alone nor a text column, even one not used)
 _FAST = {
-    "pyarrow": {n for n, v in _EXPECTED.items() if not isinstance(v, str)} - {"empty_rows"},
-    "numpy": {"commented_out_row", "comment_with_comma", "blank_before_header"},
+    "pyarrow": {n for n, v in _EXPECTED.items() if not isinstance(v, str)}
+    - {"empty_rows", "quote_in_comment", "bom_in_body"},
+    "numpy": {"commented_out_row", "comment_with_comma", "blank_before_header", "bang_comment"},
 }
 
 
@@ -539,3 +552,26 @@ def test_stages_on_a_terminal_unless_quiet_or_piped(
     )
     for stage in stages:
         assert (stage in err) is shown, (stage, err)
+
+
+def test_columns_named_by_numbers_are_read_when_columns_names_them(tmp_path) -> None:
+    # wavelengths or channels as column names: not a header of numbers by mistake when named
+    p = tmp_path / "spectra.csv"
+    p.write_text("400,500\n1,2\n3,4\n5,1\n")
+    t = csv_file._read_csv(p, ["400", "500"])
+    assert list(t.names) == ["400", "500"]
+    np.testing.assert_array_equal(t.values, [[1, 2], [3, 4], [5, 1]])
+    with pytest.raises(DataError, match="the header line holds numbers"):
+        csv_file._read_csv(p)
+
+
+def test_a_stage_shows_a_path_with_brackets_as_it_is(fallback, tmp_path: Path, capsys, monkeypatch) -> None:
+    import sys
+
+    folder = tmp_path / "d[" / "x]"  # d[/x]/h.csv would be a closing markup tag to rich
+    folder.mkdir(parents=True)
+    _write(folder / "h[v2].csv", _sem(300))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.chdir(tmp_path)  # a short path: the line must fit the terminal's width
+    assert main(["discover", "--data", "d[/x]/h[v2].csv", "--estimator", "fallback", "--json"]) == 0
+    assert "reading d[/x]/h[v2].csv" in capsys.readouterr().err

@@ -153,3 +153,18 @@ def test_rows_of_other_domains_carry_no_data_field(hello, tmp_path: Path) -> Non
     (row,) = payload["results"]
     assert "data" not in row and row["study"] == "hello_linear/toy"
     assert "| hello_linear/toy | 1 |" in summary
+
+
+def test_files_of_one_name_in_other_folders_keep_their_paths(fallback, tmp_path: Path) -> None:
+    files = [tmp_path / d / "halos.csv" for d in ("a", "b")]
+    for k, f in enumerate(files):
+        f.parent.mkdir()
+        _confounded_csv(f, 400 + 100 * k)
+    given = "graph: 'w->t,w->y,t->y,v->y'"
+    studies = "".join(
+        f"  - {{domain: csv, params: {{path: {f}}}, treatment: t, outcome: y, {given}}}\n" for f in files
+    )
+    payload, summary = _run(tmp_path, studies)
+    for f in files:  # "csv: halos.csv" twice would not tell them apart
+        assert f"| csv: {f} | 1 |" in summary
+    assert "csv: halos.csv" not in summary

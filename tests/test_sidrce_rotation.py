@@ -415,19 +415,27 @@ def test_a_near_copy_is_compared_once_while_it_stays_different(
     assert agg.cols.n == 102 == collect([path])["count"]
 
 
-def test_a_line_a_copy_holds_unfinished_and_the_old_file_finishes_counts_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shorter", [False, True])
+def test_a_line_a_copy_holds_unfinished_and_the_old_file_finishes_counts_once(
+    tmp_path: Path, shorter: bool
+) -> None:
     # `cp f f.tmp && mv f.tmp f` while the writer is half-way through line 6; it then finishes
-    # that line (and writes another) in the old file, by the descriptor it holds
+    # that line (and writes another) in the old file, by the descriptor it holds. ``shorter``:
+    # more of line 6 was written and read between the copy and the mv
     path = tmp_path / "tel.jsonl"
     agg, fol = follow(path, drain=0.2)
     line6 = rec(5)
     writer = path.open("ab")
     try:
-        writer.write(b"".join(rec(i) for i in range(5)) + line6[:20])
+        writer.write(b"".join(rec(i) for i in range(5)) + line6[:10])
         writer.flush()
         fol.poll()
         tmp = tmp_path / "tel.jsonl.tmp"
         shutil.copyfile(path, tmp)
+        writer.write(line6[10:20])
+        writer.flush()
+        if shorter:
+            fol.poll()
         tmp.rename(path)
         fol.poll()
         writer.write(line6[20:] + rec(6))

@@ -72,7 +72,12 @@ def _number(text: str) -> float:
 _EOL = re.compile(r"\r\n?|\n")
 _EOL_B = re.compile(rb"\r\n?|\n")
 # spreadsheet error values (Excel, LibreOffice, Google Sheets): a cell the sheet could not compute
-_SHEET_ERROR = re.compile(r"#(?:N/A|GETTING_DATA|[A-Z][A-Z0-9/]*[!?])")
+# (a fixed list: "#TODO!" is a comment; Bloomberg writes "#N/A N/A", "#N/A Invalid Security")
+_SHEET_ERROR = re.compile(
+    r"#N/A(?:\s.*)?|#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA|FIELD!|"
+    r"BLOCKED!|CONNECT!|BUSY!|UNKNOWN!|ERROR!)",
+    re.IGNORECASE,
+)
 # above csv's default of 131,072 characters, which a long text cell (a waveform, a note) exceeds
 # even in a column not used; a C long on every platform
 _FIELD_LIMIT = 2**31 - 1
@@ -218,9 +223,10 @@ class _Header:
     (``body``: the bytes after it, from file line ``body_line``). Blank lines, comment lines and
     rows of empty cells before it are skipped."""
 
-    def __init__(self, path: Path, raw: bytes | mmap.mmap) -> None:
+    def __init__(self, path: Path, raw: bytes | mmap.mmap, columns: Sequence[str] | None = None) -> None:
         # offsets into ``raw`` rather than slices of it: a slice of a large file is a copy
         self.path = path
+        self._columns = columns
         lead = len(_BOM) if raw[: len(_BOM)] == _BOM else 0
         if not _NON_SPACE.search(raw, lead):
             raise DataError(
@@ -246,7 +252,9 @@ class _Header:
 
     def _check(self, comment: tuple[int, str] | None) -> None:
         path, line, names = self.path, self.line, self.names
-        if all(_is_float(h) for h in names):
+        # columns named by numbers (wavelengths, channels) are fine when `columns` names them
+        named = self._columns is not None and set(self._columns) <= set(names)
+        if not named and all(_is_float(h) for h in names):
             # numpy.savetxt(header=...) writes the names as a comment: the first data row
             # would become the header
             hint = " (the first line that is not a comment must name the columns)"
@@ -427,7 +435,10 @@ def _comment_spans(
             continue  # a line inside a quoted field
         m = _EOL_B.search(raw, p)
         end = len(raw) if m is None else m.end()
-        if _sheet_error(raw[q:end].decode("utf-8")) is not None:
+        line = raw[q:end]
+        if b'"' in line or _sheet_error(line.decode("utf-8")) is not None:
+            # a quote in a comment was paired with the data's quotes above (the exact reader
+            # skips it); a sheet's error value is a row the exact reader names
             return None
         cuts.append((q - start, end - start))
         p = raw.find(b"#", end)
@@ -445,17 +456,20 @@ def _fast_body(header: _Header) -> bytes | memoryview | None:
         quoted = _quoted_spans(body)
         if quoted is None:
             return None
-    if raw.find(b"#", start) < 0:
-        return body
-    cuts = _comment_spans(raw, start, quoted)
-    if not cuts:
-        return None if cuts is None else body
-    keep, pos = [], 0
-    for a, b in cuts:
-        keep.append(body[pos:a])
-        pos = b
-    keep.append(body[pos:])
-    return b"".join(keep)
+    if raw.find(b"#", start) >= 0:
+        cuts = _comment_spans(raw, start, quoted)
+        if cuts is None:
+            return None
+        if cuts:
+            keep, pos = [], 0
+            for a, b in cuts:
+                keep.append(body[pos:a])
+                pos = b
+            keep.append(body[pos:])
+            body = b"".join(keep)
+    # pyarrow drops a BOM at the start of what it reads (`cat header.csv data.csv`), the exact
+    # reader does not
+    return None if bytes(body[: len(_BOM)]) == _BOM else body
 
 
 def _fast_pyarrow(body: bytes | memoryview, ncols: int, sel: list[int]) -> np.ndarray | None:
@@ -539,7 +553,7 @@ def _read_csv(path: Path, columns: Sequence[str] | None = None, fast: Any = None
         raw = _mapped(path)
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    header = _Header(path, raw)
+    header = _Header(path, raw, columns)
     sel = _selected(path, header, columns)
     names = [header.names[j] for j in sel]
     vals = None
