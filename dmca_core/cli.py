@@ -702,6 +702,7 @@ def _forkserver_ahead(argv: Sequence[str]) -> tuple[str, ...] | None:
         TypeError,
         ValueError,
         AttributeError,
+        RecursionError,  # nested hundreds deep: the real parser says so in one line
         yaml.YAMLError,
     ):
         return None

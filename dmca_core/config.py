@@ -463,10 +463,31 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
     try:
         return _parse_config(text, source)
     except RecursionError:  # the YAML composer and the walks below recurse once per level
-        raise ConfigError(f"{source}: nested too deeply (hundreds of levels of [ or {{)") from None
+        raise ConfigError(
+            f"{source}: nested too deeply (over {_MAX_NESTING} levels of lists or mappings)"
+        ) from None
+
+
+_MAX_NESTING = 500
+_BRACKETS = re.compile(r"[\[\]{}]")
+_COMPACT_DASHES = re.compile(rf"(?:-[ \t]+){{{_MAX_NESTING}}}")  # "- - - x": nested lists on one line
+
+
+def _nested_too_deeply(text: str) -> bool:
+    """Whether ``text`` nests lists or mappings past :data:`_MAX_NESTING` levels, by its brackets
+    and its ``- - -`` runs: libyaml's C parser recurses once per level without Python's check (a
+    60 KB file of 25,000 ``[`` ended the process)."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
+        if depth > _MAX_NESTING:
+            return True
+    return _COMPACT_DASHES.search(text) is not None
 
 
 def _parse_config(text: str, source: str) -> ExperimentConfig:
+    if _nested_too_deeply(text):
+        raise RecursionError
     try:
         node, data = _compose_and_load(text)
     except _DuplicateKey as exc:

@@ -651,16 +651,23 @@ def run_experiment(
                     outcomes[task.index] = lost_step(task, unfinished)
         # the run's record is completed whole: a signal from here on waits for the telemetry to
         # be closed and the results written (a second Ctrl-C used to cut the forest plot)
-        with held():
-            try:
-                emitter.close()
-            except OSError as exc:  # the last batch: the results are still written
-                write_error = write_error or cannot_write(exc)
-            final = [o for o in outcomes if o is not None]
-            summary = RunSummary(run_id, out, telemetry_path, final, resolved)
-            summary.kept_earlier = None if summary.ok else earlier_results(out)
-            if summary.kept_earlier is None:
-                write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
+        done = False
+        try:
+            with held():
+                try:
+                    emitter.close()
+                except OSError as exc:  # the last batch: the results are still written
+                    write_error = write_error or cannot_write(exc)
+                final = [o for o in outcomes if o is not None]
+                summary = RunSummary(run_id, out, telemetry_path, final, resolved)
+                summary.kept_earlier = None if summary.ok else earlier_results(out)
+                if summary.kept_earlier is None:
+                    write_outputs(summary, cfg, config_path=config_path, started=started, finished=utc_now())
+                done = True
+        except KeyboardInterrupt as exc:
+            if not done:  # a third signal does not wait: nothing to say about the results
+                raise
+            interrupted = interrupted or exc  # held during the write, delivered now: say what was kept
     kept = len(summary.outcomes) - len(summary.failed)
     where = f"results in {out}/" if summary.kept_earlier is None else f"{out}/ {summary.kept_earlier}"
     what_is_kept = f"{kept} of {len(summary.outcomes)} steps finished; {where}"

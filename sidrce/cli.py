@@ -186,13 +186,20 @@ def _human(report: dict[str, Any]) -> str:
         lines.append("effects of:")
     for g in named:
         of = g["north_star"]["effect_of"]
-        group = f"{printable(g['domain'])}/{printable(g['hypothesis'])}"
-        outcome = f" on {printable(of['outcome'])}" if of["outcome"] else ""
-        study = f"  (study {printable(of['study'])})" if of["study"] and of["study"] != group else ""
-        lines.append(f"  {group}: {printable(of['intervention'])}{outcome}{study}")
+        raw_group = f"{g['domain']}/{g['hypothesis']}"
+        group = _short(raw_group)
+        outcome = f" on {_short(of['outcome'])}" if of["outcome"] else ""
+        study = f"  (study {_short(of['study'])})" if of["study"] and of["study"] != raw_group else ""
+        lines.append(f"  {group}: {_short(of['intervention'])}{outcome}{study}")
     for s in report["open_stream_examples"]:
         lines.append(_open_line(s))
     return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """``text`` printable and at most about ``limit`` characters (the schema bounds no string)."""
+    text = printable(text)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _why_no_records(report: dict[str, Any]) -> list[str]:

@@ -455,12 +455,13 @@ def test_nested_aliases_do_not_multiply_the_line_index() -> None:
     assert str(info.value).startswith("x.yaml:1: a0: unknown key")
 
 
-def test_params_nested_thousands_deep_are_one_line() -> None:
-    text = (
-        "studies:\n  - {domain: d, treatment: t, outcome: y, params: {deep: "
-        + "[" * 3000
-        + "]" * 3000
-        + "}}\n"
-    )
-    with pytest.raises(ConfigError, match=r"^x.yaml: nested too deeply"):
+@pytest.mark.parametrize("deep", ["[" * 3000 + "]" * 3000, "[" * 30000 + "]" * 30000, "- " * 30000 + "x"])
+def test_params_nested_thousands_deep_are_one_line(deep: str, tmp_path: Path, capsys) -> None:
+    # 30,000 levels ended the process in libyaml's C parser (no Python recursion check there)
+    text = "studies:\n  - {domain: d, treatment: t, outcome: y, params: {deep: " + deep + "}}\n"
+    with pytest.raises(ConfigError, match=r"^x.yaml: nested too deeply \(over 500 levels"):
         parse_config(text, "x.yaml")
+    cfg = tmp_path / "deep.yaml"
+    cfg.write_text(text)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2  # also past the run's first peek
+    assert capsys.readouterr().err.startswith(f"dmca: error: {cfg}: nested too deeply")

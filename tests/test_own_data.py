@@ -575,3 +575,12 @@ def test_a_stage_shows_a_path_with_brackets_as_it_is(fallback, tmp_path: Path, c
     monkeypatch.chdir(tmp_path)  # a short path: the line must fit the terminal's width
     assert main(["discover", "--data", "d[/x]/h[v2].csv", "--estimator", "fallback", "--json"]) == 0
     assert "reading d[/x]/h[v2].csv" in capsys.readouterr().err
+
+
+def test_a_data_row_of_a_file_with_numeric_names_is_named_by_its_line(tmp_path) -> None:
+    p = tmp_path / "n.csv"
+    p.write_text("1,2,3\n# note\n1,2,3\n4,5,7\n7,8,8\n")
+    named = csv_file.CsvDomain().name_data_error(
+        "data row 2 has leverage 1", {"path": str(p), "columns": ["1", "2"]}
+    )
+    assert named == f"{p}: line 4 has leverage 1"

@@ -511,3 +511,23 @@ def test_estimate_and_discover_say_when_columns_are_near_copies(fallback, tmp_pa
     assert "dmca: warning: columns m, proxy are near copies" in capsys.readouterr().err
     assert main(["estimate", *args, "--graph", "m->proxy,m->x,m->y,x->y"]) == 0
     assert "warning" not in capsys.readouterr().err  # a given graph: PC is not asked
+
+
+def test_a_signal_during_the_final_write_waits_and_says_what_was_kept(
+    hello, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import signal
+
+    from dmca_core import report
+
+    write = report.write_outputs
+
+    def interrupted_write(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # held until the results are written
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(report, "write_outputs", interrupted_write)
+    out = tmp_path / "out"
+    assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 143
+    assert capsys.readouterr().err == f"dmca: terminated; 4 of 4 steps finished; results in {out}/\n"
+    assert len(json.loads((out / "results.json").read_text())["results"]) == 4

@@ -364,3 +364,10 @@ def test_unnamed_studies_with_other_params_in_other_runs_are_not_pooled(hello: N
     assert {r["study"] for r in records} == {"hello_linear/toy (effect=1.0)", "hello_linear/toy (effect=3.0)"}
     ns = group(collect([tmp_path / "tel.jsonl"]), "hello_linear", "toy")["north_star"]
     assert ns["effects_withheld"] == "mixed: 2 studies (differing study)"
+
+
+def test_the_text_report_cuts_long_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = [step(i, 1.0, study="s" * 5000, iv="do(" + "x" * 5000 + "=1 vs 0)", d="long") for i in range(2)]
+    assert main(["collect", str(write(tmp_path / "t.jsonl", records))]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("  long/-: do(xxx") and line.count("…") == 2 and len(line) < 300

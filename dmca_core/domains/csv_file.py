@@ -355,12 +355,12 @@ def _row(
     return vals
 
 
-def data_row_line(path: str | Path, row: int) -> int | None:
+def data_row_line(path: str | Path, row: int, columns: Sequence[str] | None = None) -> int | None:
     """The file line of data row ``row`` (1-based, as errors after reading count them) of a CSV
-    file, or None when the file has no such row or cannot be read."""
+    file read with ``columns``, or None when the file has no such row or cannot be read."""
     p = Path(path)
     try:
-        records = iter(_Header(p, _mapped(p)).records())
+        records = iter(_Header(p, _mapped(p), columns).records())
         k = 0
         for line, cells in records:
             if not _is_empty_row(cells):
@@ -719,7 +719,8 @@ class CsvDomain:
         path = str(params.get("path", "?"))
         match = _DATA_ROW.search(message)
         if match is not None and not is_parquet(Path(path)):
-            line = data_row_line(path, int(match.group(1)))
+            columns = params.get("columns")
+            line = data_row_line(path, int(match.group(1)), columns if isinstance(columns, list) else None)
             if line is not None:
                 message = f"{message[: match.start()]}line {line}{message[match.end() :]}"
         return f"{path}: {message}"
