@@ -34,17 +34,25 @@ def design_columns(
     return table.values[:, cols], y, names
 
 
-def leverage_error(leverage: np.ndarray, treatment: str) -> DataError | None:
-    """The error for a design with a row of leverage 1, or None.
+def leverage_error(leverage: np.ndarray, X: np.ndarray, names: Sequence[str]) -> DataError | None:
+    """The error for a design ``X`` (columns ``names``) with a row of leverage 1, or None.
 
     HC3 divides each squared residual by ``(1 - h_ii)^2``; a row the fit must pass through exactly
-    (for a binary treatment, the only treated or the only untreated row) has a residual of zero
-    that says nothing about its variance, and the robust standard error is not defined.
+    (for a binary column, the only row with one of its values) has a residual of zero that says
+    nothing about its variance, and the robust standard error is not defined. The message names
+    the columns in which that row's value is the only one of its kind, when there are such.
     """
     i = int(np.argmax(leverage))
     if 1.0 - leverage[i] >= LEVERAGE_TOL:
         return None
+    # columns whose values repeat (a continuous column's every value is "the only one")
+    alone = [
+        name
+        for j, name in enumerate(names)
+        if np.count_nonzero(X[:, j] == X[i, j]) == 1 and np.unique(X[:, j]).size < len(X)
+    ]
+    why = f", the only row with its value of {' and '.join(map(repr, alone))}" if alone else ""
     return DataError(
-        f"data row {i + 1} has leverage 1 (the fit passes through it exactly, e.g. the only row "
-        f"with its value of {treatment!r}): the robust (HC3) standard error is not defined"
+        f"data row {i + 1} has leverage 1 (the fit passes through it exactly{why}): the robust (HC3) "
+        "standard error is not defined"
     )

@@ -127,3 +127,25 @@ def test_plaintext_line_in_an_encrypted_file_is_named(tmp_path: Path, enc) -> No
         f.write(json.dumps(records(1)[0]).encode() + b"\n")
     got = scan(path.read_bytes(), enc, env)
     assert got.reasons() == ["unexpected_plaintext"] and len(got.records) == 1
+
+
+def test_scan_into_a_closed_pipe_ends_quietly(tmp_path: Path, enc) -> None:
+    import subprocess
+    import sys
+
+    from dmca_core.telemetry import TelemetryEmitter
+
+    env = key_env()
+    path = tmp_path / "t.jsonl"
+    with TelemetryEmitter(path, encryption="line", environ=env, max_records=500) as em:
+        for r in records(3000):  # far more than a pipe holds
+            em.emit(r)
+    proc = subprocess.run(
+        f"{sys.executable} -m dmca_aes_gcm.scan {path} | head -c 300",
+        shell=True,
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert len(proc.stdout) == 300 and proc.stderr == ""

@@ -80,6 +80,12 @@ def test_a_row_of_leverage_one_is_refused() -> None:
     with pytest.raises(DataError, match="data row 8 has leverage 1") as info:
         estimate(table, "T", "Y", ["W0"], 0.0, 1.0)
     assert "\n" not in str(info.value)
+    assert "the only row with its value of 'T')" in str(info.value)
+    # the same row alone in an adjustment column: that column is named, not the treatment
+    table = _data(30, seed=13).with_column("B", binary)
+    with pytest.raises(DataError, match="data row 8 has leverage 1") as info:
+        estimate(table, "W0", "Y", ["B"], 0.0, 1.0)
+    assert "the only row with its value of 'B')" in str(info.value)
 
 
 def test_hc3_differs_from_classical_under_heteroskedasticity() -> None:

@@ -88,8 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, DmcaError) as exc:
         print(f"{args[0]}: {exc}", file=sys.stderr)
         return 2
-    for rec in result.records:
-        print(json.dumps(rec))
+    try:
+        for rec in result.records:
+            print(json.dumps(rec))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): its choice, not an error
+        from dmca_core.stdio import drop_stdout
+
+        drop_stdout()
     for rej in result.rejections:
         print(f"line {rej.line}: {rej.reason} {rej.detail}", file=sys.stderr)
     return 1 if result.rejections else 0

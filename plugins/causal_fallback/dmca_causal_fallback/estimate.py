@@ -106,7 +106,7 @@ def estimate(
     fit = ols_batch(X[None], y[None], names)
     if fit.bad[0] is not None:
         raise DataError(singular_message(fit.bad[0], treatment, names, X))
-    if (error := leverage_error(fit.leverage[0], treatment)) is not None:
+    if (error := leverage_error(fit.leverage[0], X, names)) is not None:
         raise error
     scale = float(t1) - float(t0)
     beta, se_b, se_c = float(fit.beta[0]), float(fit.se_hc3[0]), float(fit.se_classical[0])

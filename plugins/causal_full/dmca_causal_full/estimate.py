@@ -61,7 +61,7 @@ def _check_design(table: Table, treatment: str, outcome: str, adjustment: Sequen
                 "intercept): the effect is not identified from these data"
             )
     # statsmodels' HC3 would divide by 1 - h = 0 there; the fallback refuses the same rows
-    if (error := leverage_error(1.0 / n + np.einsum("rq,rq->r", q, q), treatment)) is not None:
+    if (error := leverage_error(1.0 / n + np.einsum("rq,rq->r", q, q), X, names)) is not None:
         raise error
 
 
