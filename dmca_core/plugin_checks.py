@@ -286,6 +286,8 @@ def verdict(name: str, plugin: object) -> LoadError | None:
     """Why the third-party plugin ``name`` is skipped (checked on first use), or None."""
     seen = manager._verdicts.get(name)
     if seen is not None and seen[0] is plugin:
+        if seen[1] is not None and strict(manager.settings()):
+            report(seen[1], manager.settings(), None, loading=False)  # skipped before strict mode: raise
         return seen[1]
     if name in busy():
         return None  # being checked further up the stack; that check decides

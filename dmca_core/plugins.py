@@ -188,12 +188,15 @@ def load_entrypoints(environ: Mapping[str, str] | None = None) -> list[LoadError
 def _register(ep: EntryPoint) -> tuple[EntryPoint, object, LoadError | None, Exception | None]:
     """Import and register one entry point: (it, the plugin or None, its load error, the exception)."""
     dist, version = _ep_dist(ep)
+    plugin = None
     try:
         plugin = ep.load()
         if pm.is_registered(plugin):  # registered in-process already (a plugin's own tests)
             return ep, None, None, None
         pm.register(plugin, name=ep.name)
     except Exception as exc:  # a third-party plugin may fail in any way; report it and go on
+        if plugin is not None and pm.get_plugin(ep.name) is plugin:
+            pm.unregister(plugin)  # pluggy keeps a plugin whose hook failed validation
         return ep, None, LoadError(ep.name, dist, version, f"{type(exc).__name__}: {one_line(exc)}"), exc
     _plugin_dists[ep.name] = (dist, version)
     return ep, plugin, None, None
@@ -277,14 +280,29 @@ def _skipped_note() -> str:
     return f"; skipped plugins (see `dmca plugins`): {', '.join(names)}" if names else ""
 
 
-def _pick(kind: str, registry: Mapping[str, X], name: str) -> X:
+def _pick(kind: str, registry: Mapping[str, X], name: str, hook: str) -> X:
     try:
         return registry[name]
     except KeyError:
-        valid = ", ".join(sorted(registry)) or "none installed"
-        raise PluginError(
-            f"unknown {kind} {name!r}; installed: {valid}{_skipped_note()}{near(name, registry)}"
-        ) from None
+        raise _unknown(kind, hook, registry, name) from None
+
+
+def _unknown(kind: str, hook: str, registry: Mapping[str, Any], name: str) -> PluginError:
+    """The error for a name no plugin registers with ``hook``: the names there are, the installed
+    plugins the allow/block lists left out, the skipped ones, and a plugin's own name given where
+    one of its objects' names belongs (`dmca plugins` lists `causal_full`; its estimator is `full`)."""
+    left_out = ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
+    valid = ", ".join(sorted(registry)) or "none"
+    message = f"unknown {kind} {name!r}; {'available' if left_out else 'installed'}: {valid}"
+    if left_out:
+        message += f"; installed plugins left out: {left_out}"
+    message += _skipped_note()
+    plugin = _plugin_named(name)
+    given = provided_names(plugin).get(hook.removeprefix("register_")) if plugin is not None else None
+    if given:
+        its = f"{kind} is" if len(given) == 1 else f"{kind}s are"
+        return PluginError(f"{message}; {name!r} is a plugin, its {its} {', '.join(map(repr, given))}")
+    return PluginError(message + near(name, registry))
 
 
 def get_estimator(name: str = "auto") -> Any:
@@ -297,24 +315,12 @@ def get_estimator(name: str = "auto") -> Any:
         return max(registry.values(), key=lambda e: e.priority)
     if name in registry:
         return registry[name]
-    # an error from here on: say which installed plugins the allow/block lists left out
-    left_out = ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
     if name == "auto":
+        left_out = ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
         if left_out:
             raise PluginError(f"no estimator available: installed plugins left out: {left_out}")
         raise PluginError("no estimator installed: pip install plugins/causal_fallback" + _skipped_note())
-    valid = ", ".join(sorted(registry)) or "none"
-    message = f"unknown estimator {name!r}; {'available' if left_out else 'installed'}: {valid}"
-    if left_out:
-        message += f"; installed plugins left out: {left_out}"
-    message += _skipped_note()
-    # `dmca plugins` lists `causal_full` (a plugin); the estimator it registers is `full`
-    plugin = _plugin_named(name)
-    given = provided_names(plugin).get("estimators") if plugin is not None else None
-    if given:
-        its = "estimator is" if len(given) == 1 else "estimators are"
-        raise PluginError(f"{message}; {name!r} is a plugin, its {its} {', '.join(map(repr, given))}")
-    raise PluginError(message + near(name, registry))
+    raise _unknown("estimator", "register_estimators", registry, name)
 
 
 def _plugin_named(name: str) -> object | None:
@@ -338,15 +344,15 @@ def hook_names() -> list[str]:
 
 
 def get_domain(name: str) -> Any:
-    return _pick("domain", domains(), name)
+    return _pick("domain", domains(), name, "register_domains")
 
 
 def get_executor(name: str) -> Any:
-    return _pick("executor", executors(), name)
+    return _pick("executor", executors(), name, "register_executors")
 
 
 def get_sink(name: str) -> Any:
-    return _pick("telemetry sink", telemetry_sinks(), name)
+    return _pick("telemetry sink", telemetry_sinks(), name, "register_telemetry_sinks")
 
 
 def get_encryptor(name: str | None = None) -> Any:
@@ -358,11 +364,11 @@ def get_encryptor(name: str | None = None) -> Any:
                 "pip install plugins/aes_gcm (or set telemetry.encryption: none)"
             )
         return next(iter(registry.values()))
-    return _pick("encryptor", registry, name)
+    return _pick("encryptor", registry, name, "register_encryptors")
 
 
 def get_material_model(material: str) -> Any:
-    return _pick("material model", material_models(), material)
+    return _pick("material model", material_models(), material, "register_material_models")
 
 
 def provided_names(plugin: object | None) -> dict[str, list[str]]:

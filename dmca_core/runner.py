@@ -146,17 +146,23 @@ def _row_head(task: StepTask) -> dict[str, Any]:
 
 
 @functools.cache
-def _prepare_estimator(name: str) -> None:
+def _prepare_estimator(name: str) -> str | None:
     """The estimator's one-time set-up (``prepare``, if it has one), once per process, before a
     step is measured: otherwise each worker's first step was charged seconds of imports (DoWhy),
-    and the FinOps grade of a study depended on which of its steps a worker ran first."""
+    and the FinOps grade of a study depended on which of its steps a worker ran first. Returns
+    why ``prepare`` failed (every step of this process then fails with it), else None."""
     try:
         plugins.setup()
         prepare = getattr(plugins.get_estimator(name), "prepare", None)
-        if prepare is not None:
-            prepare()
     except Exception:  # noqa: BLE001 - the measured step below meets the same error and reports it
-        pass
+        return None
+    if prepare is None:
+        return None
+    try:
+        prepare()
+    except Exception as exc:  # noqa: BLE001 - a plugin's set-up may fail in any way
+        return f"estimator {name!r}: its prepare() raised {type(exc).__name__}: {exc}"
+    return None
 
 
 def run_step(task: StepTask, stage: Callable[[str], None] | None = None) -> StepOutcome:
@@ -166,7 +172,7 @@ def run_step(task: StepTask, stage: Callable[[str], None] | None = None) -> Step
     from .study import run_study
 
     keep_freed_memory()  # once per process, wherever the step runs (driver, pool or Dask worker)
-    _prepare_estimator(task.estimator)
+    unprepared = _prepare_estimator(task.estimator)
 
     study = task.study
     where = f"studies[{task.study_index}]"
@@ -182,6 +188,8 @@ def run_step(task: StepTask, stage: Callable[[str], None] | None = None) -> Step
             domain = plugins.get_domain(study.domain)
             estimator = plugins.get_estimator(task.estimator)
             estimator_name = estimator.name
+            if unprepared is not None:
+                raise PluginError(unprepared)
             if stage is not None:
                 stage(f"loading the {study.domain} data")
             data = checked_domain_data(

@@ -52,6 +52,19 @@ def test_strict_mode_given_to_setup_holds_for_later_lookups(use_plugin, plugin_s
         assert plugins.get_domain("cosmology").name == "cosmology"
 
 
+def test_strict_mode_set_after_a_plugin_was_skipped_raises_on_the_next_lookup(
+    use_plugin, plugin_state
+) -> None:
+    plugin_state.delenv("DMCA_STRICT_PLUGINS", raising=False)
+    plugins.setup({"DMCA_NO_ENTRYPOINTS": "1"})
+    use_plugin(_module("broken", register_domains=_raising_domains))
+    with pytest.warns(RuntimeWarning, match="skipped plugin 'broken'"):
+        plugins.get_domain("cosmology")  # lenient: skipped, and the verdict kept
+    plugins.setup({"DMCA_STRICT_PLUGINS": "1", "DMCA_NO_ENTRYPOINTS": "1"})
+    with pytest.raises(PluginError, match=r"^plugin 'broken': register_domains raised KeyError: 'oops'$"):
+        plugins.get_domain("cosmology")
+
+
 def test_no_entry_points_and_lists_given_to_setup_hold_for_later_lookups(installed, plugin_state) -> None:
     installed({"extra": _module("extra", register_estimators=_estimators("extra_est"))})
     plugin_state.delenv("DMCA_NO_ENTRYPOINTS")  # as outside the tests: the environment would load them
@@ -230,3 +243,41 @@ def test_other_commands_stop_at_a_skipped_plugin_under_warnings_as_errors(
         with pytest.raises(RuntimeWarning, match=r"^dmca: skipped plugin 'b_gone'"):
             main(["simulate", "cosmology", "--rows", "10"])
     assert capsys.readouterr().out == ""
+
+
+class _Dom:
+    name = "nufloor"
+
+    def hypotheses(self):
+        return ("H",)
+
+    def variables(self, hypothesis):
+        return ("a", "b")
+
+    def load(self, hypothesis, rows, seed, params):
+        raise NotImplementedError
+
+
+@hookimpl
+def _register_nufloor(register):
+    register(_Dom())
+
+
+def test_an_unknown_domain_gets_the_estimators_hints(installed, plugin_state) -> None:
+    installed({"floor": _module("floor", register_domains=_register_nufloor)})
+    plugin_state.delenv("DMCA_NO_ENTRYPOINTS")
+    # the plugin's name where its domain's belongs
+    plugins.setup({})
+    with pytest.raises(
+        PluginError, match=r"unknown domain 'floor'; .*'floor' is a plugin, its domain is 'nufloor'$"
+    ):
+        plugins.get_domain("floor")
+    # a blocklist left it out: say so
+    plugins.pm.unregister(name="floor")
+    plugins._entrypoints_loaded = False
+    plugins.setup({"DMCA_BLOCK_PLUGINS": "floor"})
+    with pytest.raises(
+        PluginError,
+        match=r"^unknown domain 'nufloor'; available: .*; installed plugins left out: floor \(by DMCA_BLOCK_PLUGINS\)",
+    ):
+        plugins.get_domain("nufloor")

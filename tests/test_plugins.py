@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import types
+import warnings
 from pathlib import Path
 
 import pytest
@@ -473,6 +474,12 @@ def test_an_argument_name_mismatch_is_one_line(installed) -> None:
     assert "\n" not in line and "\n" not in err.error
     assert line.startswith("dmca: skipped plugin 'argy' (dmca-argy 0.1): PluginValidationError: ")
     assert "register_domains(registr)" in line and "can not be found in the hookspec" in line
+    # nothing of it is left registered: a lookup neither warns again nor lists it twice
+    assert plugins.pm.get_plugin("argy") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "cosmology" in plugins.domains()
+    assert [e.name for e in plugins.load_errors] == ["argy"]
     with pytest.raises(PluginError) as info:
         fresh = {"DMCA_STRICT_PLUGINS": "1"}
         plugins._entrypoints_loaded = False
@@ -480,6 +487,30 @@ def test_an_argument_name_mismatch_is_one_line(installed) -> None:
     assert "\n" not in str(info.value) and str(info.value).startswith(
         "plugin 'argy' (dmca-argy 0.1) failed to load:"
     )
+
+
+def test_a_plugin_pluggy_left_half_registered_is_removed(installed) -> None:
+    # pluggy before 1.7 keeps a plugin whose hook failed validation under its name; a lookup then
+    # found a hookless plugin and warned about it a second time (and `dmca plugins` listed it twice)
+    from pluggy import PluginValidationError
+
+    real = plugins.pm.register
+
+    def register_then_fail(plugin, name=None):
+        real(plugin, name=name)
+        raise PluginValidationError(plugin, "hookimpl definition: as pluggy 1.6 leaves it")
+
+    mod = _module("dmca_half", register_estimators=_an_estimator)
+    installed({"half": mod})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plugins.pm, "register", register_then_fail)
+        with pytest.warns(RuntimeWarning):
+            (err,) = plugins.load_entrypoints({})
+    assert err.name == "half" and plugins.pm.get_plugin("half") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning about it
+        assert "cosmology" in plugins.domains()
+    assert [e.name for e in plugins.load_errors] == ["half"]
 
 
 def test_a_misspelt_entry_point_hook_is_an_error_in_strict_mode(installed, capsys) -> None:

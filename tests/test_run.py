@@ -531,3 +531,46 @@ def test_a_signal_during_the_final_write_waits_and_says_what_was_kept(
     assert main(["run", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 143
     assert capsys.readouterr().err == f"dmca: terminated; 4 of 4 steps finished; results in {out}/\n"
     assert len(json.loads((out / "results.json").read_text())["results"]) == 4
+
+
+class _Unprepared:
+    """The fallback's fits behind an estimator whose one-time set-up fails."""
+
+    name, priority = "unprepared", 1
+
+    def __init__(self) -> None:
+        from dmca_causal_fallback.plugin import FallbackEstimator
+
+        self.inner = FallbackEstimator()
+
+    def prepare(self) -> None:
+        raise ImportError("no module named 'fancy_backend'")
+
+    def discover(self, table, alpha):
+        return self.inner.discover(table, alpha)
+
+    def estimate(self, *args):
+        return self.inner.estimate(*args)
+
+
+@hookimpl
+def register_estimators(register) -> None:
+    register(_Unprepared())
+
+
+def test_a_prepare_that_raises_fails_every_step_saying_so(hello, use_plugin, tmp_path: Path, capsys) -> None:
+    import sys
+
+    from dmca_core.runner import _prepare_estimator
+
+    use_plugin(sys.modules[__name__])
+    cfg = _write(tmp_path)
+    cfg.write_text(cfg.read_text().replace("estimator: fallback", "estimator: unprepared"))
+    try:
+        assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    finally:
+        _prepare_estimator.cache_clear()  # cached once per process and estimator
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert {r["status"] for r in rows} == {"failed"}
+    want = "estimator 'unprepared': its prepare() raised ImportError: no module named 'fancy_backend'"
+    assert {r["error"] for r in rows} == {want}
