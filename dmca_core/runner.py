@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import functools
 import json
 import os
 import traceback
@@ -145,23 +144,28 @@ def _row_head(task: StepTask) -> dict[str, Any]:
     }
 
 
-@functools.cache
+_prepared: set[str] = set()  # estimators whose prepare() ran in this process
+
+
 def _prepare_estimator(name: str) -> str | None:
     """The estimator's one-time set-up (``prepare``, if it has one), once per process, before a
     step is measured: otherwise each worker's first step was charged seconds of imports (DoWhy),
     and the FinOps grade of a study depended on which of its steps a worker ran first. Returns
-    why ``prepare`` failed (every step of this process then fails with it), else None."""
+    why ``prepare`` failed (the step then fails with it), else None. A failure is not kept: the
+    next step tries again (a notebook that installs the missing package goes on)."""
+    if name in _prepared:
+        return None
     try:
         plugins.setup()
         prepare = getattr(plugins.get_estimator(name), "prepare", None)
     except Exception:  # noqa: BLE001 - the measured step below meets the same error and reports it
         return None
-    if prepare is None:
-        return None
-    try:
-        prepare()
-    except Exception as exc:  # noqa: BLE001 - a plugin's set-up may fail in any way
-        return f"estimator {name!r}: its prepare() raised {type(exc).__name__}: {exc}"
+    if prepare is not None:
+        try:
+            prepare()
+        except Exception as exc:  # noqa: BLE001 - a plugin's set-up may fail in any way
+            return f"estimator {name!r}: its prepare() raised {type(exc).__name__}: {exc}"
+    _prepared.add(name)
     return None
 
 
