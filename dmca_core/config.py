@@ -470,19 +470,46 @@ def parse_config(text: str, source: str = "<config>") -> ExperimentConfig:
 
 _MAX_NESTING = 500
 _BRACKETS = re.compile(r"[\[\]{}]")
-_COMPACT_DASHES = re.compile(rf"(?:-[ \t]+){{{_MAX_NESTING}}}")  # "- - - x": nested lists on one line
+# what opens a block level within a line: "- - x", "? ? x" (a level across lines needs indentation)
+_BLOCK_OPENERS = re.compile(r"(?:^|\s)[-?](?=\s|$)", re.MULTILINE)
+_OPEN_TOKENS = (
+    yaml.BlockSequenceStartToken,
+    yaml.BlockMappingStartToken,
+    yaml.FlowSequenceStartToken,
+    yaml.FlowMappingStartToken,
+)
+_CLOSE_TOKENS = (yaml.BlockEndToken, yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)
 
 
 def _nested_too_deeply(text: str) -> bool:
-    """Whether ``text`` nests lists or mappings past :data:`_MAX_NESTING` levels, by its brackets
-    and its ``- - -`` runs: libyaml's C parser recurses once per level without Python's check (a
-    60 KB file of 25,000 ``[`` ended the process)."""
-    depth = 0
+    """Whether ``text`` nests lists or mappings past :data:`_MAX_NESTING` levels: libyaml's C
+    parser recurses once per level without Python's check (a 60 KB file of 25,000 ``[`` ended the
+    process). A cheap bound first (brackets, indentation, ``-``/``?`` per line; it counts those in
+    comments and strings too); past it, the depth from the pure-Python scanner's tokens, which does
+    not recurse and knows comments and strings."""
+    # an upper bound: every flow level is a bracket, and a block level opens on a line either
+    # further indented or after a "-"/"?" (or one mapping key) on it
+    depth = flow = block = 0
     for m in _BRACKETS.finditer(text):
         depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
-        if depth > _MAX_NESTING:
-            return True
-    return _COMPACT_DASHES.search(text) is not None
+        flow = max(flow, depth)
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        block = max(block, indent + len(_BLOCK_OPENERS.findall(line)) + 1)
+    if flow + block <= _MAX_NESTING:
+        return False
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPEN_TOKENS):
+                depth += 1
+                if depth > _MAX_NESTING:
+                    return True
+            elif isinstance(token, _CLOSE_TOKENS):
+                depth -= 1
+    except yaml.YAMLError:
+        return False  # the real parser says what is wrong, in one line
+    return False
 
 
 def _parse_config(text: str, source: str) -> ExperimentConfig:

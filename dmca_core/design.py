@@ -45,14 +45,25 @@ def leverage_error(leverage: np.ndarray, X: np.ndarray, names: Sequence[str]) ->
     i = int(np.argmax(leverage))
     if 1.0 - leverage[i] >= LEVERAGE_TOL:
         return None
-    # columns whose values repeat (a continuous column's every value is "the only one")
+    # a column to blame: the row's value there is the only one of its kind (in a column whose
+    # values repeat: a continuous column's every value is), and without it the row is an ordinary one
     alone = [
         name
         for j, name in enumerate(names)
-        if np.count_nonzero(X[:, j] == X[i, j]) == 1 and np.unique(X[:, j]).size < len(X)
+        if np.count_nonzero(X[:, j] == X[i, j]) == 1
+        and np.unique(X[:, j]).size < len(X)
+        and 1.0 - _leverage_without(X, i, j) >= LEVERAGE_TOL
     ]
     why = f", the only row with its value of {' and '.join(map(repr, alone))}" if alone else ""
     return DataError(
         f"data row {i + 1} has leverage 1 (the fit passes through it exactly{why}): the robust (HC3) "
         "standard error is not defined"
     )
+
+
+def _leverage_without(X: np.ndarray, i: int, j: int) -> float:
+    """Row ``i``'s leverage in ``1 + X`` without column ``j`` (only on the leverage error's path)."""
+    rest = np.column_stack([np.ones(len(X)), np.delete(X, j, axis=1)])
+    q, r = np.linalg.qr(rest)
+    keep = np.abs(np.diag(r)) > 1e-12 * max(1.0, float(np.abs(r).max()))  # columns left collinear
+    return float(np.sum(q[i, keep] ** 2))

@@ -229,6 +229,9 @@ def setup(environ: Mapping[str, str] | None = None) -> pluggy.PluginManager:
     _load_default_plugins()
     if settings().get("DMCA_NO_ENTRYPOINTS", "") in ("", "0"):
         load_entrypoints(settings())
+    if environ is None and load_errors and strict(settings()):
+        # a lookup (the getters call setup()) after strict mode was set: a plugin skipped before raises
+        report(load_errors[0], settings(), None, loading=False)
     return pm
 
 

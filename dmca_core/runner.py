@@ -26,6 +26,7 @@ from . import plugins
 from .config import NO_HYPOTHESIS, CostModel, ExperimentConfig, StudyConfig, fill_hypotheses, locate, located
 from .errors import DataError, DmcaError, OutputError, PluginError, UsageError, os_reason
 from .opsmeter import FitMeter, measure_step
+from .plugin_checks import one_line
 from .types import DomainData, Graph, Table, Truth
 
 SCHEMA_VERSION = 1
@@ -164,7 +165,7 @@ def _prepare_estimator(name: str) -> str | None:
         try:
             prepare()
         except Exception as exc:  # noqa: BLE001 - a plugin's set-up may fail in any way
-            return f"estimator {name!r}: its prepare() raised {type(exc).__name__}: {exc}"
+            return f"estimator {name!r}: its prepare() raised {type(exc).__name__}: {one_line(exc)}"
     _prepared.add(name)
     return None
 

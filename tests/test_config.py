@@ -455,13 +455,40 @@ def test_nested_aliases_do_not_multiply_the_line_index() -> None:
     assert str(info.value).startswith("x.yaml:1: a0: unknown key")
 
 
-@pytest.mark.parametrize("deep", ["[" * 3000 + "]" * 3000, "[" * 30000 + "]" * 30000, "- " * 30000 + "x"])
-def test_params_nested_thousands_deep_are_one_line(deep: str, tmp_path: Path, capsys) -> None:
-    # 30,000 levels ended the process in libyaml's C parser (no Python recursion check there)
-    text = "studies:\n  - {domain: d, treatment: t, outcome: y, params: {deep: " + deep + "}}\n"
+_STUDY = "studies:\n  - {domain: d, treatment: t, outcome: y}\n"
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [
+        "p: " + "[" * 3000 + "]" * 3000,
+        "p: " + "[" * 30000 + "]" * 30000,
+        "p:\n  " + "- " * 30000 + "x",  # nested block lists on one line
+        "p:\n  " + "? " * 30000 + "x",  # nested explicit keys
+        "p:\n" + "".join(" " * (2 + 998 * k) + "- " * 499 + "\n" for k in range(3)),  # over lines
+    ],
+)
+def test_a_config_nested_thousands_deep_is_one_line(deep: str, tmp_path: Path, capsys) -> None:
+    # 25,000 levels ended the process in libyaml's C parser (no Python recursion check there)
+    text = _STUDY + deep + "\n"
     with pytest.raises(ConfigError, match=r"^x.yaml: nested too deeply \(over 500 levels"):
         parse_config(text, "x.yaml")
     cfg = tmp_path / "deep.yaml"
     cfg.write_text(text)
     assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2  # also past the run's first peek
     assert capsys.readouterr().err.startswith(f"dmca: error: {cfg}: nested too deeply")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "".join(f"# dose in [0, {i})\n" for i in range(600)) + _STUDY,  # brackets in comments
+        _STUDY.replace("y}", 'y, name: "' + "[" * 600 + '"}'),  # ... and in a string
+        "# " + "- " * 600 + "\n" + _STUDY,
+        # a long list is not a deep one
+        "studies:\n  - domain: d\n    treatment: t\n    outcome: y\n    params:\n      xs:\n"
+        + "".join(f"        - a{i}\n" for i in range(600)),
+    ],
+)
+def test_brackets_in_comments_and_strings_are_not_nesting(text: str) -> None:
+    parse_config(text, "x.yaml")

@@ -86,6 +86,13 @@ def test_a_row_of_leverage_one_is_refused() -> None:
     with pytest.raises(DataError, match="data row 8 has leverage 1") as info:
         estimate(table, "W0", "Y", ["B"], 0.0, 1.0)
     assert "the only row with its value of 'B')" in str(info.value)
+    # a column in which the row's value merely happens to be unique is not blamed
+    age = np.repeat(np.arange(20.0, 35.0), 2)  # ages repeat: a value alone is notable
+    age[7] = 99.0
+    table = table.with_column("age", age)
+    with pytest.raises(DataError, match="data row 8 has leverage 1") as info:
+        estimate(table, "W0", "Y", ["B", "age"], 0.0, 1.0)
+    assert "the only row with its value of 'B')" in str(info.value)
 
 
 def test_hc3_differs_from_classical_under_heteroskedasticity() -> None:

@@ -65,6 +65,20 @@ def test_strict_mode_set_after_a_plugin_was_skipped_raises_on_the_next_lookup(
         plugins.get_domain("cosmology")
 
 
+def test_strict_mode_set_after_an_entry_point_was_skipped_raises_on_the_next_lookup(
+    installed, plugin_state
+) -> None:
+    installed({"broken": _module("broken", register_domains=_raising_domains)})
+    plugin_state.delenv("DMCA_NO_ENTRYPOINTS")
+    plugin_state.delenv("DMCA_STRICT_PLUGINS", raising=False)
+    with pytest.warns(RuntimeWarning, match="skipped plugin 'broken'"):
+        plugins.setup({})  # lenient: the entry point is skipped as it loads, and unregistered
+    assert plugins.pm.get_plugin("broken") is None
+    plugins.setup({"DMCA_STRICT_PLUGINS": "1"})  # from the next lookup on
+    with pytest.raises(PluginError, match=r"^plugin 'broken' \(dmca-broken 0.1\): register_domains raised"):
+        plugins.get_domain("cosmology")
+
+
 def test_no_entry_points_and_lists_given_to_setup_hold_for_later_lookups(installed, plugin_state) -> None:
     installed({"extra": _module("extra", register_estimators=_estimators("extra_est"))})
     plugin_state.delenv("DMCA_NO_ENTRYPOINTS")  # as outside the tests: the environment would load them
