@@ -7,6 +7,7 @@ leaves a half-written result beside a good one.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import stat
@@ -44,6 +45,15 @@ def _new_file_mode(path: Path) -> int:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """Replace the file at ``path`` whole with ``data`` (a reader sees the old file or the new).
+
+    A symlink's target is replaced, not the link. What is not a regular file is written to, never
+    replaced: ``--out /dev/null`` run as root used to swap the device for a regular file."""
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        with path.open("wb") as fh:  # a device or a FIFO (a folder raises IsADirectoryError)
+            fh.write(data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -342,14 +352,10 @@ def forest_plot(payload: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig = forest_figure(payload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
+    png = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        fig.savefig(png, format="png", dpi=110)
+        atomic_write(path, png.getvalue())
     finally:
         plt.close(fig)
 

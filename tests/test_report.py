@@ -4,6 +4,7 @@ studies of the user's own data (the csv domain)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,31 @@ def test_files_of_one_name_in_other_folders_keep_their_paths(fallback, tmp_path:
     for f in files:  # "csv: halos.csv" twice would not tell them apart
         assert f"| csv: {f} | 1 |" in summary
     assert "csv: halos.csv" not in summary
+
+
+def test_an_output_that_is_not_a_regular_file_is_written_to_not_replaced(tmp_path: Path) -> None:
+    # `dmca simulate … --out /dev/null` run as root replaced the device with a regular file; a FIFO
+    # stands in for the device here (a test must not risk the machine's /dev/null)
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    try:
+        assert (
+            main(["simulate", "cosmology", "--hypothesis", "WIMP", "--rows", "50", "--out", str(fifo)]) == 0
+        )
+    finally:
+        reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and got[0].count(b"\n") == 51
+    # a symlink: its target is replaced, the link stays
+    real = tmp_path / "data" / "sim.csv"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert main(["simulate", "cosmology", "--hypothesis", "WIMP", "--rows", "50", "--out", str(link)]) == 0
+    assert link.is_symlink() and real.read_text().count("\n") == 51
