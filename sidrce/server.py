@@ -329,6 +329,13 @@ def token_from_env(env: Mapping[str, str]) -> str:
         raise ConfigError(
             "SIDRCE_TOKEN: only whitespace; set the token, or unset the variable to serve without one"
         )
+    if not all(" " < c < "\x7f" for c in token):
+        # an HTTP header carries latin-1 bytes (browsers refuse anything else in fetch): a token
+        # with other characters could never be sent, and every request would look unauthorised
+        raise ConfigError(
+            "SIDRCE_TOKEN: holds a character a client cannot send in an Authorization header; "
+            "use printable ASCII without spaces (e.g. openssl rand -hex 32)"
+        )
     return token
 
 

@@ -239,3 +239,21 @@ def test_dashboard_asks_for_the_token(browser: Any, tmp_path: Path) -> None:
         assert len(console.errors) == 2 and all("401" in e for e in console.errors), console.errors
         assert page.evaluate("() => sessionStorage.getItem('sidrce_token')") == TOKEN
         page.close()
+
+
+@pytest.mark.parametrize("refresh", ["1e9", "Infinity", "-3", "x"])
+def test_an_out_of_range_refresh_does_not_poll_non_stop(browser: Any, tmp_path: Path, refresh: str) -> None:
+    # a browser's timer overflows past ~24.8 days and fires at once: 1e9 s polled back to back
+    path = tmp_path / "ops.jsonl"
+    write_telemetry(path, per_group=5)
+    with running_sidrce(path, {}) as base:
+        page = browser.new_page()
+        reports: list[str] = []
+        page.on("request", lambda r: reports.append(r.url) if "/report" in r.url else None)
+        try:
+            page.goto(f"{base}/dashboard?refresh={refresh}")
+            page.wait_for_function(RENDERED.format(n=1), timeout=15000)
+            page.wait_for_timeout(1500)
+        finally:
+            page.close()
+    assert len(reports) == 1, reports  # the first load; the next no sooner than 5 s (or a day)

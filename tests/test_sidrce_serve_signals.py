@@ -102,6 +102,9 @@ def test_sighup_is_harmless_and_sigterm_stops(telemetry: Path) -> None:
         ),
         ("SIDRCE_AES_KEYS", "a:s3cret!!", "SIDRCE_AES_KEYS: entry 1 (kid 'a') is not valid base64"),
         ("SIDRCE_TOKEN", " \n", "SIDRCE_TOKEN: only whitespace"),
+        # no client can send it: every request would look unauthorised (and it is not echoed)
+        ("SIDRCE_TOKEN", "s3cret-tök€n", "SIDRCE_TOKEN: holds a character a client cannot send"),
+        ("SIDRCE_TOKEN", "s3cret two", "SIDRCE_TOKEN: holds a character a client cannot send"),
     ],
 )
 def test_settings_that_cannot_work_stop_serve_before_it_binds(

@@ -9,7 +9,9 @@
   const HISTORY = 240; // samples of λ and FTI kept since the page opened
 
   const params = new URLSearchParams(location.search);
-  const refreshSeconds = Math.max(1, Number(params.get("refresh")) || 5);
+  // 1 s to a day: a browser's timer overflows past ~24.8 days and would fire at once, non-stop
+  const asked = Number(params.get("refresh"));
+  const refreshSeconds = Number.isFinite(asked) && asked > 0 ? Math.min(86400, Math.max(1, asked)) : 5;
   const samples = [];
   let timer = null;
   let renders = 0;
