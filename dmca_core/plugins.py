@@ -290,11 +290,16 @@ def _pick(kind: str, registry: Mapping[str, X], name: str, hook: str) -> X:
         raise _unknown(kind, hook, registry, name) from None
 
 
+def _left_out() -> str:
+    """The installed plugins the allow/block lists left out, each with the list that did it."""
+    return ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
+
+
 def _unknown(kind: str, hook: str, registry: Mapping[str, Any], name: str) -> PluginError:
     """The error for a name no plugin registers with ``hook``: the names there are, the installed
     plugins the allow/block lists left out, the skipped ones, and a plugin's own name given where
     one of its objects' names belongs (`dmca plugins` lists `causal_full`; its estimator is `full`)."""
-    left_out = ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
+    left_out = _left_out()
     valid = ", ".join(sorted(registry)) or "none"
     message = f"unknown {kind} {name!r}; {'available' if left_out else 'installed'}: {valid}"
     if left_out:
@@ -319,7 +324,7 @@ def get_estimator(name: str = "auto") -> Any:
     if name in registry:
         return registry[name]
     if name == "auto":
-        left_out = ", ".join(f"{n} (by {why})" for n, why in sorted(excluded.items()))
+        left_out = _left_out()
         if left_out:
             raise PluginError(f"no estimator available: installed plugins left out: {left_out}")
         raise PluginError("no estimator installed: pip install plugins/causal_fallback" + _skipped_note())
