@@ -107,12 +107,14 @@ class EnvProbe(_Wrapped):
     name, extra = "env_probe", "probe"
 
     def fault(self, path: Path) -> None:
+        import scipy.linalg  # noqa: F401 - its own OpenBLAS, first loaded here when no plugin did
         from threadpoolctl import threadpool_info
 
-        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        blas = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
         seen = {
             "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-            "blas_threads": blas,
+            "blas_threads": list(blas.values()),
+            "blas": blas,
             "parent": os.getppid(),
         }
         (path / str(os.getpid())).write_text(json.dumps(seen))
@@ -407,6 +409,31 @@ def test_batch_encrypted_telemetry_from_two_workers_opens_without_gaps(
     plugins_in_process, use_plugin, tmp_path: Path, monkeypatch
 ) -> None:
     check_encrypted_run(tmp_path, {"name": "local", "workers": 2}, use_plugin, monkeypatch)
+
+
+def test_pool_workers_get_their_share_of_blas_threads_also_for_libraries_loaded_later(
+    plugins_in_process, tmp_path: Path, monkeypatch
+) -> None:
+    from multiprocessing import forkserver
+
+    from dmca_core.default_plugins.local_executor import default_workers, start_forkserver
+
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(key, raising=False)  # numpy in the forkserver sizes BLAS for every core
+    forkserver._forkserver._stop()
+    if not start_forkserver():
+        pytest.skip("no forkserver on this platform")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    study = {**hello_study(domain="env_probe", steps=6), "params": {"probe": str(probe)}}
+    cfg = write_config(tmp_path, [study], {"name": "local", "workers": 2, "options": {"batch": 1}}, "blas")
+    assert run(cfg, tmp_path / "out") == 0
+    seen = [json.loads(f.read_text()) for f in probe.iterdir()]
+    assert seen
+    for env in seen:
+        assert env["parent"] == forkserver._forkserver._forkserver_pid
+        # numpy's OpenBLAS, loaded before the worker started, and scipy's, loaded by the step
+        assert len(env["blas"]) >= 2 and set(env["blas_threads"]) == {max(1, default_workers() // 2)}, env
 
 
 # --- dmca run starts the workers' forkserver before its own imports --------------------------------

@@ -199,12 +199,17 @@ def _exit_with_driver() -> None:
 
 
 def _init_worker(blas_threads: int) -> None:
-    """One BLAS thread per worker, as Dask does (no oversubscription)."""
+    """Each worker's share of the cores for BLAS, as Dask does (no oversubscription).
+
+    threadpoolctl limits the libraries loaded now; the variables are for those a step loads
+    later (scipy's own OpenBLAS, say, first imported by an estimator), which read them when they
+    load and would otherwise start a thread per core in every worker.
+    """
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[key] = str(blas_threads)
     try:
         from threadpoolctl import threadpool_limits
-    except ImportError:  # effective only while numpy is not imported yet
-        for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[key] = str(blas_threads)
+    except ImportError:  # the variables alone: effective for libraries not loaded yet
         return
     threadpool_limits(blas_threads)
 
