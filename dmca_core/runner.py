@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import errno
 import json
+import math
 import os
 import traceback
 import uuid
@@ -122,9 +123,14 @@ def user_graph(spec: str | list[str], nodes: Sequence[str], where: str) -> Graph
 
 
 def _finite(x: Any) -> Any:
-    """JSON has no NaN or infinity: report them as null."""
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
+    """JSON has no NaN or infinity: report them as null, also inside a refutation's figures (a
+    refit on a singular subset is NaN there; json.dumps then refused the whole results file)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
     return x
 
 
@@ -174,7 +180,7 @@ def run_step(task: StepTask, stage: Callable[[str], None] | None = None) -> Step
     """Run one study step; failures are returned, not raised, so the other steps go on.
     ``stage`` is told what starts next (a progress display; only in the driver's process)."""
     from .heap import keep_freed_memory
-    from .study import run_study
+    from .study import ROUNDING, run_study
 
     keep_freed_memory()  # once per process, wherever the step runs (driver, pool or Dask worker)
     unprepared = _prepare_estimator(task.estimator)
@@ -234,7 +240,10 @@ def run_step(task: StepTask, stage: Callable[[str], None] | None = None) -> Step
         row.update(result.to_json())
         if truth is not None:
             row["truth"] = {"effect": truth.effect, "mc_se": truth.mc_se, "draws": truth.draws}
-            row["truth_in_ci"] = bool(result.ci_low <= truth.effect <= result.ci_high)
+            # the refutations' rounding slack: an exact fit's interval is rounding-wide, and may
+            # miss a true effect of exactly 2 by a few ulps
+            slack = ROUNDING * abs(result.causal_effect)
+            row["truth_in_ci"] = bool(result.ci_low - slack <= truth.effect <= result.ci_high + slack)
     else:
         row["status"] = "failed"
         row["error"] = error

@@ -48,6 +48,11 @@ def _check_inputs(table: Table, treatment: str, outcome: str, t0: float, t1: flo
             f"column {table.names[col]!r}, data row {row + 1}: value {float(table.values[row, col])!r} "
             "is not a finite number"
         )
+    y = table.column(outcome)
+    if y.size and float(np.ptp(y)) == 0.0:  # every effect is 0 and its interval [0, 0], or rounding
+        raise DataError(
+            f"the outcome {outcome!r} is constant ({float(y[0]):g}): there is no effect to estimate"
+        )
     need = min_rows(table.n_cols)
     if table.n_rows < need:
         raise DataError(

@@ -58,7 +58,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", type=_baseline, help="fixed baseline 'cost,qps,latency' (default: medians)")
     p.add_argument("--lambda-asdpi", type=_nonneg, help="λ decay per day (default 0.1)")
     p.add_argument(
-        "--allow-plaintext", action="store_true", help="count plaintext lines in a file that began encrypted"
+        "--allow-plaintext",
+        action="store_true",
+        help="count plaintext lines in a file that began encrypted or while a key is set",
     )
     _closed(p)
 

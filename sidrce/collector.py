@@ -274,6 +274,7 @@ class Aggregator:
         self.open_streams: list[dict[str, Any]] = []  # streams without a final envelope (see FileState)
         self.version = 0
         self._encryptors: list[Any] | None = None
+        self._expects: bool | None = None
         self._pending: list[tuple[Any, ...]] = []
         # (domain, hypothesis, intervention, study, outcome) -> kind: the fast paths' lookup table
         self._kinds: dict[tuple[Any, ...], int] = {}
@@ -422,6 +423,16 @@ class Aggregator:
                 break
             self.examples.append({**ex, "line": ex["line"] + line_offset})
         self.version += 1
+
+    def expects_envelopes(self) -> bool:
+        """Whether every record should come sealed: an installed encryptor has a key in
+        :attr:`environ` (its optional ``has_key``), and plaintext is not allowed."""
+        if self._expects is None:
+            self._expects = not self.allow_plaintext and any(
+                callable(getattr(enc, "has_key", None)) and bool(enc.has_key(self.environ))
+                for enc in self.encryptors()
+            )
+        return self._expects
 
     def encryptors(self) -> list[Any]:
         if self._encryptors is None:
@@ -813,6 +824,11 @@ class FileState:
         self.agg = agg
         self.label = label
         self.mode: str | None = None  # "plain" or "encrypted", set by the first JSON line
+        # ... or "encrypted" from the start when a key is set: the telemetry is meant to be sealed,
+        # and a plaintext record is what anyone without the key could add
+        self.sealed_expected = agg.expects_envelopes()
+        if self.sealed_expected:
+            self.mode = "encrypted"
         # set in the child that reads the second half of a file: its readers start mid-stream and
         # their state goes back to the parent instead of being finished here
         self.partial = False
@@ -1000,7 +1016,12 @@ class FileState:
         if self.mode is None:
             self.mode = "plain"
         elif self.mode == "encrypted" and not agg.allow_plaintext:
-            agg.reject(self.label, no, "unexpected_plaintext", "plaintext line in an encrypted file")
+            why = (
+                "plaintext line where a key is set (encrypted telemetry expected; --allow-plaintext counts it)"
+                if self.sealed_expected
+                else "plaintext line in an encrypted file"
+            )
+            agg.reject(self.label, no, "unexpected_plaintext", why)
             return
         self.record(obj, no)
 

@@ -177,6 +177,24 @@ def test_splicing_from_another_stream(tmp_path: Path, enc, mode: str) -> None:
     assert "authentication failed" in got.rejections[0].detail
 
 
+def test_plaintext_records_are_refused_where_a_key_is_set(tmp_path: Path, enc) -> None:
+    from sidrce.collector import collect
+
+    # anyone can write a plaintext record; with a key set, SIDRCE expects every record sealed
+    sealed = write(tmp_path / "s.jsonl", "line", 3, 1)
+    plain = write(tmp_path / "p.jsonl", "none", 5000, 1000)  # long enough for the fast paths
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(b"".join(plain[:1] + sealed))
+    got = collect([forged], environ=ENV)
+    assert got["count"] == 3 and got["rejected"] == {"unexpected_plaintext": 1}
+    got = collect([tmp_path / "p.jsonl"], environ=ENV)
+    assert got["count"] == 0 and got["rejected"] == {"unexpected_plaintext": 5000}
+    assert "where a key is set" in got["rejected_examples"][0]["detail"]
+    # told to, or without a key, plaintext counts
+    assert collect([forged], environ=ENV, allow_plaintext=True)["count"] == 4
+    assert collect([tmp_path / "p.jsonl"], environ={})["count"] == 5000
+
+
 def test_line_cut_by_a_crash_then_a_new_writer(tmp_path: Path, enc) -> None:
     path = tmp_path / "t.jsonl"
     lines = write(path, "batch", 5, 2, close=False)
@@ -238,3 +256,29 @@ def test_random_garbage_lines_never_yield_records(enc) -> None:
         with pytest.raises(TelemetryRejected) as info:
             reader.feed(obj, i + 1)
         assert info.value.reason in ("tampered", "unknown_kid")
+
+
+def test_the_scan_tool_reports_a_damaged_gzip_member(tmp_path: Path, enc, capsys, monkeypatch) -> None:
+    import zlib
+
+    from dmca_aes_gcm.scan import main as scan_main
+
+    path = tmp_path / "g.jsonl.gz"
+    write(path, "line", 6, 2, gz=True)
+    data, members = path.read_bytes(), []
+    rest = data
+    while rest:
+        d = zlib.decompressobj(wbits=31)
+        d.decompress(rest)
+        members.append(rest[: len(rest) - len(d.unused_data)])
+        rest = d.unused_data
+    bad = bytearray(members[1])
+    bad[len(bad) // 2] ^= 0xFF
+    path.write_bytes(b"".join([members[0], bytes(bad), *members[2:]]))
+    got = scan(path.read_bytes().splitlines(keepends=True), enc)
+    assert len(got.records) == 2 and "truncated" in got.reasons()  # it printed 2 records, exit 0
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    assert scan_main([str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "gzip member is cut or damaged" in err and "open, no final envelope" in err

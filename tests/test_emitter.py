@@ -313,3 +313,38 @@ def test_unicode_is_written_as_utf8(tmp_path: Path) -> None:
     assert "Axion-ℏ".encode() in path.read_bytes()
     assert lines(path)[0]["hypothesis"] == "Axion-ℏ"
     assert os.path.getsize(path) == len(path.read_bytes())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX")
+def test_a_forked_child_never_writes_the_parents_records(tmp_path: Path) -> None:
+    import warnings
+
+    from dmca_core.telemetry import shutdown
+
+    path = tmp_path / "t.jsonl"
+    em = TelemetryEmitter(path, max_records=100)
+    em.emit(rec(0))
+    em.emit(rec(1))  # waiting in the buffer when the process forks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: nothing runs here
+        pid = os.fork()
+    if pid == 0:  # the child: refused writes, then its exit hook and a `with` exit do nothing
+        code = 0
+        try:
+            em.emit(rec(9))
+            code = 3
+        except UsageError as exc:
+            code = 0 if "forked child" in str(exc) else 4
+        try:
+            em.flush()
+            code = 5
+        except UsageError:
+            pass
+        shutdown._close_all()
+        em.close()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    em.emit(rec(2))
+    em.close()
+    assert [r["step"] for r in lines(path)] == [0, 1, 2]

@@ -584,3 +584,27 @@ def test_a_data_row_of_a_file_with_numeric_names_is_named_by_its_line(tmp_path) 
         "data row 2 has leverage 1", {"path": str(p), "columns": ["1", "2"]}
     )
     assert named == f"{p}: line 4 has leverage 1"
+
+
+def test_a_rare_binary_treatment_writes_its_singular_refits_as_null(fallback, tmp_path, capsys) -> None:
+    # 2 treated rows in 20: some 80% subsets hold neither, their refit is singular and the
+    # subsets' figures NaN; json refused the whole results file and `estimate --json` over them
+    rng = np.random.default_rng(0)
+    t = np.zeros(20)
+    t[rng.choice(20, 2, replace=False)] = 1
+    w = rng.standard_normal(20)
+    p = _write(tmp_path / "rare.csv", {"T": t, "W": w, "Y": t + w + rng.standard_normal(20)})
+    argv = ["estimate", "--data", str(p), "--treatment", "T", "--outcome", "Y", "--graph", "W->Y,T->Y"]
+    assert main([*argv, "--seed", "0", "--json", "--estimator", "fallback"]) == 0
+    subsets = json.loads(capsys.readouterr().out)["refutations"]["data_subsets"]
+    assert subsets["detail"]["singular"] > 0 and subsets["figure"] is None and not subsets["passed"]
+    cfg = tmp_path / "rare.yaml"
+    cfg.write_text(
+        f"seed: 0\nestimator: fallback\noutput: {tmp_path / 'out'}\n"
+        f"telemetry: {{path: {tmp_path / 'tel.jsonl'}}}\n"
+        f"studies:\n  - {{domain: csv, params: {{path: {p}}}, treatment: T, outcome: Y, graph: [W->Y, T->Y]}}\n"
+    )
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    (row,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert row["refutations"]["data_subsets"]["detail"]["min"] is None
+    assert "| 0.75 |" in (tmp_path / "out" / "summary.md").read_text()  # reliability: 3 of 4 checks

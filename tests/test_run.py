@@ -15,6 +15,7 @@ import pytest
 
 from dmca_core import hookimpl
 from dmca_core.cli import main
+from dmca_core.types import DomainData, Graph, Table, Truth
 
 CONFIG = """
 experiment: tiny
@@ -574,3 +575,46 @@ def test_a_prepare_that_raises_fails_every_step_saying_so(
     # the failure is not kept: once prepare() works (the package installed), the same process runs
     monkeypatch.setattr(_Unprepared, "prepare", lambda self: None)
     assert main(["run", str(cfg), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+
+
+class _ExactFit:
+    """Y = 2T - W with no noise: the effect is 2 and the fit exact, its interval rounding-wide."""
+
+    name = "exact_fit"
+
+    def hypotheses(self) -> tuple[str, ...]:
+        return ("toy",)
+
+    def variables(self, hypothesis: str) -> tuple[str, ...]:
+        return ("T", "W", "Y")
+
+    def load(self, hypothesis: str, rows: int, seed: int, params: dict) -> DomainData:
+        rng = np.random.default_rng(seed)
+        w = rng.standard_normal(rows)
+        t = w + rng.standard_normal(rows)
+        names = ("T", "W", "Y")
+        return DomainData(
+            Table(names, np.column_stack([t, w, 2 * t - w])),
+            Graph(names, [("W", "T"), ("T", "Y"), ("W", "Y")]),
+            lambda *_: Truth(2.0, 0.0, 0),
+        )
+
+
+class _ExactFitPlugin:
+    @hookimpl
+    def register_domains(self, register) -> None:
+        register(_ExactFit())
+
+
+def test_truth_in_ci_allows_an_exact_fit_its_rounding(fallback, use_plugin, tmp_path: Path) -> None:
+    use_plugin(_ExactFitPlugin())
+    cfg = tmp_path / "exact.yaml"
+    cfg.write_text(
+        f"seed: 1\nestimator: fallback\noutput: {tmp_path / 'out'}\nexecutor: {{workers: 1}}\n"
+        f"telemetry: {{path: {tmp_path / 'tel.jsonl'}}}\n"
+        "studies:\n  - {domain: exact_fit, treatment: T, outcome: Y, rows: 200, graph: [W->T, T->Y, W->Y]}\n"
+    )
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    (row,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert not row["ci_low"] <= 2.0 <= row["ci_high"]  # the interval misses 2 by rounding alone ...
+    assert row["ci_high"] - row["ci_low"] < 1e-12 and row["truth_in_ci"] is True  # ... and counts

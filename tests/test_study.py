@@ -323,3 +323,14 @@ def test_a_discovered_graph_warns_about_near_copies_and_a_given_one_does_not(fal
     with pytest.raises(DataError, match="log10_rho_inner -> feedback") as err:
         run_study(turned.table, graph=None, **kw)
     assert group in str(err.value)
+
+
+def test_a_constant_outcome_is_refused_naming_it(fallback) -> None:
+    # it gave effect 0 with interval [0, 0] (fallback) or a rounding-sized one excluding 0 (full)
+    rng = np.random.default_rng(3)
+    x = np.column_stack([rng.standard_normal(50), rng.standard_normal(50), np.full(50, 4.0)])
+    with pytest.raises(DataError, match=r"the outcome 'Y' is constant \(4\)"):
+        run_study(
+            Table(("T", "W", "Y"), x), treatment="T", outcome="Y", t0=0, t1=1,
+            graph=Graph(("T", "W", "Y"), [("T", "Y"), ("W", "Y")]), estimator=fallback, seed=1,
+        )  # fmt: skip

@@ -143,6 +143,9 @@ class TelemetryEmitter:
         self._closed = False
         self._close_deferred = False
         self.records_written = 0
+        # a child forked from this process inherits the emitter, its waiting records and its
+        # stream: were it to write, the records would be there twice (sealed: as replays)
+        self._pid = os.getpid()
 
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -174,6 +177,8 @@ class TelemetryEmitter:
         except (TypeError, ValueError, RecursionError) as exc:  # NaN/Inf, or an extra field not JSON
             problem = record_problem(record) or str(exc)
             raise DataError(f"telemetry record {problem}") from None
+        if os.getpid() != self._pid:
+            raise UsageError(self._not_ours())
         lock = self._lock
         lock.acquire()
         self._owner = threading.get_ident()
@@ -194,10 +199,16 @@ class TelemetryEmitter:
 
     def flush(self) -> None:
         """Write every waiting record now."""
+        if os.getpid() != self._pid:
+            raise UsageError(self._not_ours())
         self._locked_call(self._flush_locked, False)
 
     def close(self) -> None:
-        """Flush, mark the stream final (encrypted modes) and close the file. Idempotent."""
+        """Flush, mark the stream final (encrypted modes) and close the file. Idempotent; in a
+        forked child (a ``with`` block left there, its exit hook) it does nothing: the emitter
+        is the parent's."""
+        if os.getpid() != self._pid:
+            return
         self._locked_call(self._close_locked)
         self._stop.set()
         shutdown.untrack(self)
@@ -215,6 +226,12 @@ class TelemetryEmitter:
         return f"TelemetryEmitter({str(self.path)!r}, encryption={self.encryption!r}, {state})"
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _not_ours(self) -> str:
+        return (
+            f"telemetry emitter for {self.path} belongs to process {self._pid}, not this forked "
+            "child: open an emitter in the child (it gets a stream of its own)"
+        )
 
     def _locked_call(self, fn: Any, *args: Any) -> None:
         with self._lock:

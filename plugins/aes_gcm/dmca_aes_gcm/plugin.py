@@ -47,6 +47,11 @@ class AesGcmEncryptor:
     def is_envelope(self, obj: Mapping[str, Any]) -> bool:
         return _is_envelope(obj)
 
+    def has_key(self, environ: Mapping[str, str]) -> bool:
+        """Whether a key is set (not whether it is valid: the reader says that). SIDRCE then
+        expects sealed telemetry and refuses plaintext records unless told to allow them."""
+        return bool(environ.get(ENV_KEY, "").strip() or environ.get(ENV_KEYS, "").strip())
+
     def __repr__(self) -> str:
         return "AesGcmEncryptor()"
 

@@ -29,19 +29,20 @@ class Scan:
         return [r.reason for r in self.rejections]
 
 
-def gunzip_members(data: bytes) -> bytes:
-    """Concatenated gzip members, decompressed; a member cut by a crash yields what it holds."""
+def gunzip_members(data: bytes) -> tuple[bytes, bool]:
+    """Concatenated gzip members, decompressed, and whether all of ``data`` was read: a member
+    cut by a crash yields what it holds, and a damaged one ends the reading there."""
     out = []
     while data:
         d = zlib.decompressobj(wbits=31)
         try:
             out.append(d.decompress(data))
         except zlib.error:
-            break
+            return b"".join(out), False
         if not d.eof:
-            break
+            return b"".join(out), False
         data = d.unused_data
-    return b"".join(out)
+    return b"".join(out), True
 
 
 def _no_constants(name: str) -> Any:
@@ -50,8 +51,9 @@ def _no_constants(name: str) -> Any:
 
 def scan(data: bytes, encryptor: Encryptor, environ: Mapping[str, str], *, closed: bool = False) -> Scan:
     """Every record a reader accepts from ``data`` and every line it rejects, with the reason."""
+    whole = True
     if data[:2] == b"\x1f\x8b":
-        data = gunzip_members(data)
+        data, whole = gunzip_members(data)
     reader = encryptor.reader(environ=environ, closed=closed)  # type: ignore[call-arg]
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
@@ -70,6 +72,8 @@ def scan(data: bytes, encryptor: Encryptor, environ: Mapping[str, str], *, close
             records += reader.feed(obj, no)
         except TelemetryRejected as exc:
             rejections.append(Rejection(exc.reason, no, exc.detail))
+    if not whole:  # as SIDRCE reads it: the line the damage cut is lost, and anything after it
+        rejections.append(Rejection("truncated", no, "a gzip member is cut or damaged: what follows is lost"))
     rejections += reader.finish()
     return Scan(records, rejections, list(getattr(reader, "open_streams", [])))
 
@@ -98,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         drop_stdout()
     for rej in result.rejections:
         print(f"line {rej.line}: {rej.reason} {rej.detail}", file=sys.stderr)
+    for s in result.open_streams:  # not an error while its writer runs; a cut tail looks the same
+        print(
+            f"stream {s.sid[:8]}: open, no final envelope after {s.envelopes} envelope(s) to line "
+            f"{s.last_line} (still being written, or its end was cut)",
+            file=sys.stderr,
+        )
     return 1 if result.rejections else 0
 
 

@@ -37,9 +37,12 @@ def _dowhy() -> Any:
     return dowhy
 
 
-def _check_design(table: Table, treatment: str, outcome: str, adjustment: Sequence[str]) -> None:
+def _check_design(
+    table: Table, treatment: str, outcome: str, adjustment: Sequence[str], *, leverage: bool = True
+) -> None:
     """Refuse a singular design with a message naming the column (statsmodels' pseudo-inverse
-    would otherwise return an arbitrary coefficient)."""
+    would otherwise return an arbitrary coefficient); with ``leverage``, also a row of leverage 1
+    (no HC3 error there, though the coefficient is defined)."""
     X, _, names = design_columns(table, treatment, outcome, adjustment)
     n, q = X.shape
     if n - q - 1 < 1:
@@ -61,7 +64,7 @@ def _check_design(table: Table, treatment: str, outcome: str, adjustment: Sequen
                 "intercept): the effect is not identified from these data"
             )
     # statsmodels' HC3 would divide by 1 - h = 0 there; the fallback refuses the same rows
-    if (error := leverage_error(1.0 / n + np.einsum("rq,rq->r", q, q), X, names)) is not None:
+    if leverage and (error := leverage_error(1.0 / n + np.einsum("rq,rq->r", q, q), X, names)) is not None:
         raise error
 
 
@@ -70,6 +73,53 @@ def estimate(
 ) -> EffectEstimate:
     """DoWhy ``CausalModel`` + ``identify_effect`` + ``estimate_effect(backdoor.linear_regression)``."""
     _check_design(table, treatment, outcome, adjustment)
+    result, fitted = _fit(table, treatment, outcome, adjustment, t0, t1)
+    scale = float(t1) - float(t0)
+    se = abs(scale) * float(fitted.get_robustcov_results(cov_type="HC3").bse[1])
+    effect = float(result.value)
+    dof = int(round(fitted.df_resid))
+    half = float(stdtrit(dof, 0.975)) * se
+    return EffectEstimate(
+        effect=effect,
+        se=se,
+        ci_low=effect - half,
+        ci_high=effect + half,
+        t_classical=float(np.asarray(fitted.tvalues)[1]),
+        dof=dof,
+        adjustment_set=tuple(adjustment),
+    )
+
+
+def estimate_many(
+    table: Table,
+    treatment: str,
+    outcome: str,
+    adjustment: Sequence[str],
+    t0: float,
+    t1: float,
+    row_sets: Sequence[np.ndarray] | np.ndarray,
+) -> np.ndarray:
+    """The effect on each row set by the same DoWhy fit; NaN where a set's design is singular.
+
+    A refit (data subsets, bootstrap) needs only the point estimate, which a set with a row of
+    leverage 1 has (a binary treatment with one treated row in the set): refusing it, as
+    ``estimate`` must for its HC3 error, made those refutations fail where the fallback's passed.
+    """
+    out = np.full(len(row_sets), np.nan)
+    for i, rows in enumerate(row_sets):
+        sub = table.take(np.asarray(rows))
+        try:
+            _check_design(sub, treatment, outcome, adjustment, leverage=False)
+        except DataError:
+            continue
+        out[i] = float(_fit(sub, treatment, outcome, adjustment, t0, t1)[0].value)
+    return out
+
+
+def _fit(
+    table: Table, treatment: str, outcome: str, adjustment: Sequence[str], t0: float, t1: float
+) -> tuple[Any, Any]:
+    """DoWhy's estimate and the statsmodels fit behind it, on a design already checked."""
     dowhy = _dowhy()
     import pandas as pd
 
@@ -95,17 +145,4 @@ def estimate(
     used = list(result.estimator._observed_common_causes_names)
     if sorted(used) != sorted(common):  # the pinning above must hold, or the answer is not ours
         raise RuntimeError(f"DoWhy adjusted for {used}, not the requested {common}")
-    scale = float(t1) - float(t0)
-    se = abs(scale) * float(fitted.get_robustcov_results(cov_type="HC3").bse[1])
-    effect = float(result.value)
-    dof = int(round(fitted.df_resid))
-    half = float(stdtrit(dof, 0.975)) * se
-    return EffectEstimate(
-        effect=effect,
-        se=se,
-        ci_low=effect - half,
-        ci_high=effect + half,
-        t_classical=float(np.asarray(fitted.tvalues)[1]),
-        dof=dof,
-        adjustment_set=tuple(adjustment),
-    )
+    return result, fitted

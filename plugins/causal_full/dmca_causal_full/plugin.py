@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from dmca_core import hookimpl
 from dmca_core.interfaces import Estimator
 from dmca_core.types import EffectEstimate, Graph, Table
@@ -35,6 +37,20 @@ class FullEstimator:
         from .estimate import estimate
 
         return estimate(table, treatment, outcome, adjustment, t0, t1)
+
+    def estimate_many(
+        self,
+        table: Table,
+        treatment: str,
+        outcome: str,
+        adjustment: Sequence[str],
+        t0: float,
+        t1: float,
+        row_sets: Sequence[np.ndarray] | np.ndarray,
+    ) -> np.ndarray:
+        from .estimate import estimate_many
+
+        return estimate_many(table, treatment, outcome, adjustment, t0, t1, row_sets)
 
     def __repr__(self) -> str:
         return "FullEstimator()"
