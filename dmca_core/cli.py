@@ -347,6 +347,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         print(
             f"effect of {r['treatment']} on {r['outcome']} (do {r['t1']:g} vs {r['t0']:g}): "
             f"{_num(r['causal_effect'], '.6g')}  95% CI [{_num(r['ci_low'], '.6g')}, {_num(r['ci_high'], '.6g')}]"
+            f"{' (given the discovered graph)' if r.get('graph_source') == 'discovered' else ''}"
             f"{_ambiguity(r)}\n"
             f"adjustment set: {', '.join(r['adjustment_set']) or '(none)'}; reliability {_num(r['reliability_score'], '.2f')}; "
             f"SR9 {_num(r['SR9'], '.3f')}; DI2 {_num(r['DI2'], '.3f')}; estimator {r['estimator']}"

@@ -116,10 +116,19 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         truth = r.get("truth", {}).get("effect") if r.get("truth") else None
         lines.append(
             f"| {study_label(r)} | {r['step']} | {_effect_of(r)} | {_effect_cell(r)} | "
-            f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {_fmt(truth)} | {_fmt(r.get('truth_in_ci'))} | "
+            f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]{_given_discovered(r)} | {_fmt(truth)} | "
+            f"{_fmt(r.get('truth_in_ci'))} | "
             f"{_fmt(r['reliability_score'], 3)} | {_fmt(r['SR9'], 3)} | {_fmt(r['DI2'], 3)} | "
             f"{', '.join(r['adjustment_set']) or '∅'} |"
         )
+    if any(r["status"] == "ok" and r.get("graph_source") == "discovered" for r in rows):
+        lines += [
+            "",
+            "† On a discovered graph: the interval is conditional on the graph PC found and on the "
+            "adjustment set read from it; it leaves out the uncertainty of discovery, and a graph "
+            "PC got wrong gives a narrow interval around a wrong effect (docs/metrics.md). Give the "
+            "graph where it is known.",
+        ]
     if any(r["status"] == "ok" and r.get("ambiguous") for r in rows):
         lines += [
             "",
@@ -175,6 +184,11 @@ def effect_range(r: dict[str, Any]) -> tuple[float, float] | None:
     if not r.get("ambiguous") or not effects:
         return None
     return min(effects), max(effects)
+
+
+def _given_discovered(r: dict[str, Any]) -> str:
+    """The mark of an interval that holds only given the discovered graph (see the table's note)."""
+    return " †" if r.get("graph_source") == "discovered" else ""
 
 
 def _effect_cell(r: dict[str, Any]) -> str:

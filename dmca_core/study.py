@@ -60,6 +60,18 @@ def _check_inputs(table: Table, treatment: str, outcome: str, t0: float, t1: flo
         )
 
 
+SMALL_GROUP = 10  # a binary treatment's smaller group below this many rows is warned about
+
+
+def _small_binary_group(t: np.ndarray) -> tuple[int, float] | None:
+    """(rows, value) of a two-valued treatment's smaller group when it has < SMALL_GROUP rows."""
+    values, counts = np.unique(t, return_counts=True)
+    if len(values) != 2 or counts.min() >= SMALL_GROUP:
+        return None
+    k = int(np.argmin(counts))
+    return int(counts[k]), float(values[k])
+
+
 def min_rows(n_cols: int) -> int:
     """The fewest rows a study over ``n_cols`` columns runs on: each half of the rows (DI2) must
     still carry PC's partial correlations."""
@@ -351,6 +363,12 @@ def run_study(
     draws = StudyDraws.make(seed, table.n_rows)
 
     warnings: list[str] = []
+    if (few := _small_binary_group(table.column(treatment))) is not None:
+        warnings.append(
+            f"treatment {treatment!r} takes two values and {few[1]:g} only in {few[0]} rows: with so few, "
+            "its 95% interval covers less often (0.84-0.93 at 20-40 rows with unequal or skewed "
+            "noise; docs/metrics.md)"
+        )
     if graph is None:
         stage(f"discovering the graph (PC over {table.n_cols} columns)")
         graph = _discover(meter, estimator, table, alpha)

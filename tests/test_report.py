@@ -197,3 +197,17 @@ def test_an_output_that_is_not_a_regular_file_is_written_to_not_replaced(tmp_pat
     link.symlink_to(real)
     assert main(["simulate", "cosmology", "--hypothesis", "WIMP", "--rows", "50", "--out", str(link)]) == 0
     assert link.is_symlink() and real.read_text().count("\n") == 51
+
+
+def test_intervals_on_a_discovered_graph_are_marked_as_given_that_graph(discovered, fallback, capsys) -> None:
+    payload, summary, data = discovered
+    (row,) = payload["results"]
+    assert row["graph_source"] == "discovered"
+    assert f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}] † |" in summary
+    assert "† On a discovered graph" in summary
+    argv = ["estimate", "--data", str(data), "--treatment", "t", "--outcome", "y", "--estimator", "fallback"]
+    assert main([*argv, "--discover"]) == 0
+    assert "(given the discovered graph)" in capsys.readouterr().out
+    assert main([*argv, "--graph", "w->t,w->y,t->y,v->y"]) == 0
+    out = capsys.readouterr().out
+    assert "95% CI" in out and "discovered" not in out

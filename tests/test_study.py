@@ -334,3 +334,16 @@ def test_a_constant_outcome_is_refused_naming_it(fallback) -> None:
             Table(("T", "W", "Y"), x), treatment="T", outcome="Y", t0=0, t1=1,
             graph=Graph(("T", "W", "Y"), [("T", "Y"), ("W", "Y")]), estimator=fallback, seed=1,
         )  # fmt: skip
+
+
+def test_a_binary_treatment_with_a_small_group_is_warned_about(fallback) -> None:
+    rng = np.random.default_rng(4)
+    t = (np.arange(60) < 6).astype(float)
+    w = rng.standard_normal(60)
+    table = Table(("T", "W", "Y"), np.column_stack([t, w, 1.5 * t + w + rng.standard_normal(60)]))
+    graph = Graph(("T", "W", "Y"), [("T", "Y"), ("W", "Y")])
+    kw = dict(treatment="T", outcome="Y", t0=0, t1=1, graph=graph, estimator=fallback, seed=1)
+    (warning,) = run_study(table, **kw).warnings
+    assert warning.startswith("treatment 'T' takes two values and 1 only in 6 rows")
+    balanced = table.with_column("T", (np.arange(60) < 10).astype(float))
+    assert run_study(balanced, **kw).warnings == []
