@@ -16,6 +16,7 @@ import math
 import os
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -469,6 +470,14 @@ def _check_out_dir(path: Path, name: str) -> None:
         raise UsageError(f"{name} {path}: cannot write there: {os_reason(exc, path)}") from None
 
 
+def _key_set(environ: Mapping[str, str]) -> bool:
+    """An installed encryptor has a key in ``environ`` (its optional ``has_key``)."""
+    return any(
+        callable(getattr(enc, "has_key", None)) and bool(enc.has_key(environ))
+        for enc in plugins.encryptors().values()
+    )
+
+
 def executor_options(cfg: ExperimentConfig) -> dict[str, Any]:
     options = dict(cfg.executor.options)
     if cfg.executor.address:
@@ -625,6 +634,14 @@ def run_experiment(
         )
     except DmcaError as exc:
         raise located(exc, config_path) from None
+    if tel.encryption == "none" and _key_set(environ):
+        warnings.warn(
+            f"dmca: warning: {telemetry_path}: telemetry written in plaintext (telemetry.encryption: "
+            "none) while a telemetry key is set; SIDRCE refuses plaintext records while it has the "
+            "key (set telemetry.encryption: line or batch)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     with (
         opened as emitter,
         Interrupts(),  # after the emitter's own SIGTERM hook, so that ours is on top

@@ -363,12 +363,6 @@ def run_study(
     draws = StudyDraws.make(seed, table.n_rows)
 
     warnings: list[str] = []
-    if (few := _small_binary_group(table.column(treatment))) is not None:
-        warnings.append(
-            f"treatment {treatment!r} takes two values and {few[1]:g} only in {few[0]} rows: with so few, "
-            "its 95% interval covers less often (0.84-0.93 at 20-40 rows with unequal or skewed "
-            "noise; docs/metrics.md)"
-        )
     if graph is None:
         stage(f"discovering the graph (PC over {table.n_cols} columns)")
         graph = _discover(meter, estimator, table, alpha)
@@ -386,6 +380,13 @@ def run_study(
         if source == "given":
             raise UsageError(why)
         raise DataError(f"{why} (give a graph to study that effect){''.join(f'; {w}' for w in warnings)}")
+    # after the Y -> T check: its error carries the warnings, and no interval is made there
+    if (few := _small_binary_group(table.column(treatment))) is not None:
+        warnings.append(
+            f"treatment {treatment!r} takes two values and {few[1]:g} only in {few[0]} rows: with so few, "
+            "its 95% interval covers less often (0.84-0.93 at 20-40 rows with unequal or skewed "
+            "noise; docs/metrics.md)"
+        )
     stage("estimating the effect")
     estimates = {s: _estimate(meter, estimator, table, treatment, outcome, s, t0, t1) for s in fitted}
     effect_set = [estimates[s].effect if s in estimates else 0.0 for s in sets]

@@ -14,7 +14,7 @@ from dmca_core.errors import DmcaError, UsageError
 from dmca_core.stdio import drop_stdout
 from sidrce import __version__
 from sidrce import fti as F
-from sidrce.gate import KEY_HINT, first_line, printable, rejection_hint
+from sidrce.gate import KEY_HINT, PLAINTEXT_HINT, first_line, printable, rejection_hint
 
 
 def _baseline(text: str) -> F.Baseline:
@@ -223,6 +223,8 @@ def _why_no_records(report: dict[str, Any]) -> list[str]:
         )
     elif hint == "wrong key":
         out.append(f"sidrce: hint: the telemetry was {KEY_HINT}")
+    elif hint == "plaintext":
+        out.append(f"sidrce: hint: {PLAINTEXT_HINT}")
     return out
 
 

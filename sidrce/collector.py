@@ -248,6 +248,11 @@ def effect_of(idents: set[EffectId] | None) -> dict[str, str | None]:
     return out
 
 
+def _key_var_set(environ: Mapping[str, str]) -> bool:
+    """Whether the aes-gcm plugin's key variables hold something (blank counts as unset)."""
+    return any(environ.get(var, "").strip() for var in ("SIDRCE_AES_KEY", "SIDRCE_AES_KEYS"))
+
+
 class Aggregator:
     """Accepted records and rejections from any number of files (or followed streams)."""
 
@@ -428,6 +433,8 @@ class Aggregator:
         """Whether every record should come sealed: an installed encryptor has a key in
         :attr:`environ` (its optional ``has_key``), and plaintext is not allowed."""
         if self._expects is None:
+            # this loads the plugins (~0.1 s) also for a plain file, which the C scanner alone
+            # used to read: the price of asking every encryptor, not only the aes-gcm one
             self._expects = not self.allow_plaintext and any(
                 callable(getattr(enc, "has_key", None)) and bool(enc.has_key(self.environ))
                 for enc in self.encryptors()
@@ -1085,7 +1092,7 @@ class FileState:
             self.record(rec, no)
 
     def _has_key(self) -> bool:
-        return bool(self.agg.environ.get("SIDRCE_AES_KEY") or self.agg.environ.get("SIDRCE_AES_KEYS"))
+        return _key_var_set(self.agg.environ)
 
     def _key_error(self, no: int, exc: Exception) -> ConfigError:
         return ConfigError(

@@ -21,16 +21,23 @@ def first_line(exc: BaseException) -> str:
 
 
 KEY_HINT = "sealed with a key that is not configured; set SIDRCE_AES_KEY (or SIDRCE_AES_KEYS) to the key the emitter used"
+PLAINTEXT_HINT = (
+    "plaintext telemetry while a key is set: encrypt it (telemetry.encryption: line or batch in "
+    "dmca's config), or unset SIDRCE_AES_KEY/SIDRCE_AES_KEYS, or pass --allow-plaintext"
+)
 
 
 def rejection_hint(rejected: dict[str, int]) -> str | None:
     """What most of the rejected lines point to, when they point to one: ``"not telemetry"``
-    (not_json, schema: another file) or ``"wrong key"`` (unknown_kid); else None."""
+    (not_json, schema: another file), ``"wrong key"`` (unknown_kid) or ``"plaintext"``
+    (unexpected_plaintext: a key is set and the telemetry is not encrypted); else None."""
     total = sum(rejected.values())
     if rejected.get("not_json", 0) + rejected.get("schema", 0) > total / 2:
         return "not telemetry"
     if rejected.get("unknown_kid", 0) > total / 2:
         return "wrong key"
+    if rejected.get("unexpected_plaintext", 0) > total / 2:
+        return "plaintext"
     return None
 
 
@@ -67,6 +74,8 @@ def _verdict(report: dict[str, Any], *, max_fti: float | None, fail_on: str | No
     worst = report["fti_grade_worst"]
     n = report["count"]
     if n == 0:
+        if rejection_hint(report["rejected"]) == "plaintext":
+            return False, f"no valid telemetry records: {PLAINTEXT_HINT}"
         return False, "no valid telemetry records: nothing to certify"
     if max_fti is not None:
         if fti_avg is None:

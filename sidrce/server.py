@@ -60,7 +60,7 @@ from dmca_core.errors import ConfigError, DmcaError, UsageError
 from sidrce import dashboard
 from sidrce import fti as F
 from sidrce.collector import Aggregator, Snapshot, settings_from_env, summarize
-from sidrce.gate import KEY_HINT, first_line, printable, rejection_hint
+from sidrce.gate import KEY_HINT, PLAINTEXT_HINT, first_line, printable, rejection_hint
 from sidrce.metrics import health_registry, registry_for
 from sidrce.source import DRAIN_MIN_SECONDS, DRAIN_POLLS, Follower
 
@@ -208,6 +208,8 @@ class Live:
             hint = rejection_hint(rejected)
             if hint == "wrong key":
                 why += f": {KEY_HINT}"
+            elif hint == "plaintext":
+                why += f": {PLAINTEXT_HINT}"
             elif hint == "not telemetry":
                 why += ": is it a DMCA telemetry file?"
             if why != self.rejecting:

@@ -20,6 +20,10 @@ from types import ModuleType
 import pytest
 
 os.environ["DMCA_NO_ENTRYPOINTS"] = "1"
+# a developer's shell may hold a telemetry key (README: `export $(dmca keygen | head -1)`), and
+# SIDRCE refuses plaintext while one is set: tests that want a key set it themselves
+for _var in ("SIDRCE_AES_KEY", "SIDRCE_AES_KEYS"):
+    os.environ.pop(_var, None)
 
 # marker -> modules that must import for the tests to run
 _REQUIRES = {

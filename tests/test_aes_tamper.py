@@ -195,6 +195,28 @@ def test_plaintext_records_are_refused_where_a_key_is_set(tmp_path: Path, enc) -
     assert collect([tmp_path / "p.jsonl"], environ={})["count"] == 5000
 
 
+def test_plaintext_under_a_key_is_explained_by_gate_and_warned_about_by_dmca_run(
+    tmp_path: Path, enc, fallback, monkeypatch, capsys
+) -> None:
+    from dmca_core.cli import main as dmca
+    from sidrce.cli import main as sidrce
+
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        f"seed: 1\nestimator: fallback\ntelemetry: {{path: {tmp_path / 't.jsonl'}}}\n"
+        "studies:\n  - {domain: direct_lab, hypothesis: WIMP, treatment: exposure_kg_day, outcome: counts, rows: 300}\n"
+    )
+    with pytest.warns(
+        RuntimeWarning, match=r"telemetry written in plaintext \(telemetry.encryption: none\) while"
+    ):
+        assert dmca(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert sidrce(["gate", "--max-fti", "5", str(tmp_path / "t.jsonl")]) == 1
+    out = capsys.readouterr()
+    assert "no valid telemetry records: plaintext telemetry while a key is set" in out.out + out.err
+
+
 def test_line_cut_by_a_crash_then_a_new_writer(tmp_path: Path, enc) -> None:
     path = tmp_path / "t.jsonl"
     lines = write(path, "batch", 5, 2, close=False)

@@ -282,13 +282,58 @@ def test_an_unreachable_scheduler_is_one_line_exit_2(plugins_in_process, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("peer", ["silent", "http"])
+def test_a_listener_that_is_no_scheduler_is_one_line_exit_2_within_the_timeout(
+    plugins_in_process, tmp_path: Path, capsys, peer: str
+) -> None:
+    # distributed.Client waited forever on these (Dask's own dashboard port is such a peer)
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # the test reads stderr
+            pass
+
+    if peer == "http":
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port, stop = server.server_address[1], server.shutdown
+    else:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port, stop = listener.getsockname()[1], listener.close
+    try:
+        cfg = write_config(
+            tmp_path, [hello_study()], {"name": "dask", "options": {"connect_timeout": 2}}, peer
+        )
+        start = time.monotonic()
+        assert run(cfg, tmp_path / "out", "--address", f"127.0.0.1:{port}") == 2
+        assert time.monotonic() - start < 30
+    finally:
+        stop()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err[0], err
+
+
 @pytest.mark.parametrize(
     ("executor", "message"),
     [
         ({"name": "dask", "options": {"threads": 2}}, "executor.options.threads: unknown option for dask"),
         *(
             ({"name": "dask", "address": bad}, "executor.address: expected a scheduler address like tcp://")
-            for bad in ("host", "host:port", "host:99999")
+            # Client answered these with a traceback, then hung the interpreter's exit
+            for bad in (
+                "host",
+                "host:port",
+                "host:99999",
+                "tcp://localhost",
+                "http://127.0.0.1:8786",
+                "ucx://127.0.0.1:8786",
+                "127.0.0.1:8786/x",
+                "tcp://127.0.0.1:0",
+            )  # fmt: skip
         ),
         (
             {"name": "dask", "address": "tcp://127.0.0.1:1", "options": {"allowed_failures": 5}},
@@ -389,3 +434,44 @@ def test_ctrl_c_stops_the_own_cluster_and_keeps_what_finished(tmp_path: Path) ->
 def test_the_own_clusters_workers_end_when_the_driver_is_killed(tmp_path: Path) -> None:
     executor = {"name": "dask", "workers": 2, "options": {"batch": 1}}
     base.check_killed_driver(tmp_path, executor, "dmca_dask_executor.plugin")
+
+
+def _fetched_late_sound(item: tuple[int, str]) -> int:
+    """As :func:`_fetched_late`, but run again, step 1 gives its result again (a sound step)."""
+    step, folder = item
+    if step == 1 and (Path(folder) / "step1").exists():
+        return 1
+    return _fetched_late(item)
+
+
+def test_a_sound_step_whose_result_is_lost_with_its_worker_runs_again(
+    plugins_in_process, address: str, tmp_path: Path
+) -> None:
+    """A finished task's worker dies (a step killing it, say) before the driver fetched the
+    result: the step is run again instead of reported lost under another step's error."""
+    import signal
+    import time
+
+    from dmca_dask_executor.plugin import DaskExecutor
+
+    got: list[tuple[int, int]] = []
+
+    def on_result(i: int, res: int) -> None:
+        got.append((i, res))
+        if i == 0:  # hold the driver until step 1 is done, then kill the worker holding its result
+            mark = tmp_path / "step1"
+            deadline = time.monotonic() + 30
+            while not mark.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)
+            os.kill(int(mark.read_text()), signal.SIGKILL)
+
+    items = [(0, str(tmp_path)), (1, str(tmp_path))]
+    results = DaskExecutor().map(
+        _fetched_late_sound,
+        items,
+        workers=None,
+        options={"address": address, "batch": 1, "retries": 0},
+        on_result=on_result,
+    )
+    assert results == [0, 1] and sorted(got) == [(0, 0), (1, 1)]

@@ -42,6 +42,7 @@ PRELOAD = (
     "numpy",
     "numpy.ma",
     "numpy.random",
+    "scipy.special",
     "threadpoolctl",
     "dmca_core.runner",
     "dmca_core.study",
@@ -205,13 +206,18 @@ def _init_worker(blas_threads: int) -> None:
     later (scipy's own OpenBLAS, say, first imported by an estimator), which read them when they
     load and would otherwise start a thread per core in every worker.
     """
-    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[key] = str(blas_threads)
+    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    # fewer threads than the share, if the user asked for fewer
+    threads = min(
+        [blas_threads, *(int(v) for k in keys if (v := os.environ.get(k, "")).isdigit() and int(v) > 0)]
+    )
+    for key in keys:
+        os.environ[key] = str(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # the variables alone: effective for libraries not loaded yet
         return
-    threadpool_limits(blas_threads)
+    threadpool_limits(threads)
 
 
 # --- the executor ----------------------------------------------------------------------------------

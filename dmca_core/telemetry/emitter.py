@@ -146,6 +146,8 @@ class TelemetryEmitter:
         # a child forked from this process inherits the emitter, its waiting records and its
         # stream: were it to write, the records would be there twice (sealed: as replays)
         self._pid = os.getpid()
+        self._forked = False  # set in a forked child (see _mark_forked)
+        _EMITTERS.add(self)
 
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -177,7 +179,7 @@ class TelemetryEmitter:
         except (TypeError, ValueError, RecursionError) as exc:  # NaN/Inf, or an extra field not JSON
             problem = record_problem(record) or str(exc)
             raise DataError(f"telemetry record {problem}") from None
-        if os.getpid() != self._pid:
+        if self._forked:
             raise UsageError(self._not_ours())
         lock = self._lock
         lock.acquire()
@@ -199,7 +201,7 @@ class TelemetryEmitter:
 
     def flush(self) -> None:
         """Write every waiting record now."""
-        if os.getpid() != self._pid:
+        if self._forked:
             raise UsageError(self._not_ours())
         self._locked_call(self._flush_locked, False)
 
@@ -207,7 +209,7 @@ class TelemetryEmitter:
         """Flush, mark the stream final (encrypted modes) and close the file. Idempotent; in a
         forked child (a ``with`` block left there, its exit hook) it does nothing: the emitter
         is the parent's."""
-        if os.getpid() != self._pid:
+        if self._forked:
             return
         self._locked_call(self._close_locked)
         self._stop.set()
@@ -302,6 +304,20 @@ class TelemetryEmitter:
             self.close()
         finally:
             shutdown.resume_signal()
+
+
+_EMITTERS: weakref.WeakSet[TelemetryEmitter] = weakref.WeakSet()
+
+
+def _mark_forked() -> None:
+    """In a child just forked: every emitter it inherited is its parent's (a flag, not a pid
+    compared at each emit)."""
+    for em in list(_EMITTERS):
+        em._forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
 
 
 def _timer_loop(ref: weakref.ReferenceType[TelemetryEmitter], stop: threading.Event, period: float) -> None:

@@ -1,7 +1,9 @@
 """A reference reading of an encrypted telemetry file: the line loop a collector runs.
 
 SIDRCE has its own, faster loop; this one states the semantics in a few lines and serves the tests
-and quick inspections (``python -m dmca_aes_gcm.scan FILE``).
+and quick inspections (``python -m dmca_aes_gcm.scan FILE``). Gzip is the one place it reads less
+than SIDRCE: it stops at a damaged member (reporting it as ``truncated``), where SIDRCE resumes at
+the next member.
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ def scan(data: bytes, encryptor: Encryptor, environ: Mapping[str, str], *, close
             records += reader.feed(obj, no)
         except TelemetryRejected as exc:
             rejections.append(Rejection(exc.reason, no, exc.detail))
-    if not whole:  # as SIDRCE reads it: the line the damage cut is lost, and anything after it
+    if not whole:
+        # this reading stops at the damage (SIDRCE goes on at the next member); the line it cut
+        # is that one rejection, not also not_json
+        if rejections and rejections[-1].reason == "not_json" and rejections[-1].line == no:
+            rejections.pop()
         rejections.append(Rejection("truncated", no, "a gzip member is cut or damaged: what follows is lost"))
     rejections += reader.finish()
     return Scan(records, rejections, list(getattr(reader, "open_streams", [])))

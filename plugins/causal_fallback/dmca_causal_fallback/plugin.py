@@ -10,8 +10,8 @@ from dmca_core import hookimpl
 from dmca_core.interfaces import Estimator
 from dmca_core.types import EffectEstimate, Graph, Table
 
-from . import estimate as _estimate
-from .pc import discover as _discover
+# the estimation modules import scipy (~0.15 s): loaded at the first fit, not with the plugins,
+# which every `sidrce` read and `dmca plugins` loads (the forkserver preloads scipy.special)
 
 
 class FallbackEstimator:
@@ -21,12 +21,16 @@ class FallbackEstimator:
     priority = 10
 
     def discover(self, table: Table, alpha: float) -> Graph:
-        return _discover(table, alpha)
+        from .pc import discover
+
+        return discover(table, alpha)
 
     def estimate(
         self, table: Table, treatment: str, outcome: str, adjustment: Sequence[str], t0: float, t1: float
     ) -> EffectEstimate:
-        return _estimate.estimate(table, treatment, outcome, adjustment, t0, t1)
+        from .estimate import estimate
+
+        return estimate(table, treatment, outcome, adjustment, t0, t1)
 
     def estimate_many(
         self,
@@ -39,7 +43,9 @@ class FallbackEstimator:
         row_sets: Sequence[np.ndarray] | np.ndarray,
     ) -> np.ndarray:
         """Effects on many row sets at once (NaN where a set's design is singular)."""
-        return _estimate.estimate_many(table, treatment, outcome, adjustment, t0, t1, row_sets)
+        from .estimate import estimate_many
+
+        return estimate_many(table, treatment, outcome, adjustment, t0, t1, row_sets)
 
     def __repr__(self) -> str:
         return "FallbackEstimator()"

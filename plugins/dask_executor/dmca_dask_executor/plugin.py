@@ -16,6 +16,8 @@ import logging
 import os
 import socket
 import uuid
+import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -35,6 +37,7 @@ from dmca_core.interrupts import held
 
 OPTIONS = ("retries", "allowed_failures", "connect_timeout", "batch")
 DEFAULTS = {"retries": 2, "allowed_failures": 3, "connect_timeout": 30}
+REFETCHES = 3  # times a step whose finished result was lost with its worker is run again
 
 
 @contextmanager
@@ -73,6 +76,11 @@ def local_cluster_config(allowed_failures: int) -> dict[str, Any]:
     was closed the run waited forever on queued tasks (seen in a test that kills workers
     repeatedly, 3 times in about 35 runs). Our cluster lives for one run; a nanny that cannot
     restart its worker is closed with the cluster.
+
+    ``worker-saturation`` 1.0: a worker holds only the task it runs, the rest wait at the scheduler.
+    With Dask's 1.1 a one-thread worker also held the next task; when a step killed that worker,
+    Dask counted the death against the waiting task too, and a sound step that happened to wait
+    there four times was given up as ``KilledWorker``.
     """
     import dask
 
@@ -83,6 +91,7 @@ def local_cluster_config(allowed_failures: int) -> dict[str, Any]:
         # dashboard's profile page, which dmca does not serve: ~25% of a short step's CPU
         "distributed.worker.profile.enabled": False,
         "distributed.deploy.lost-worker-timeout": "1 day",
+        "distributed.scheduler.worker-saturation": 1.0,
         "distributed.nanny.pre-spawn-environ": {
             k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"
         },
@@ -108,24 +117,72 @@ def _with_scheme(address: str) -> str:
     return address if "://" in address else f"tcp://{address}"
 
 
+SCHEMES = ("tcp", "tls")  # the transports a scheduler address may name
+
+
 def _is_address(address: object) -> bool:
-    """``scheme://...`` (Dask checks the rest), or ``host:port``."""
+    """``tcp://host:port``, ``tls://host:port`` or ``host:port``, nothing after the port.
+
+    Checked here because ``distributed.Client`` answers a malformed one (``tcp://host``,
+    ``http://…``, a path) with a traceback, then hangs the interpreter's exit in its ``__del__``.
+    """
     if not isinstance(address, str) or not address:
         return False
-    if "://" in address:
-        return True
     try:
-        return urlsplit(_with_scheme(address)).port is not None
+        parts = urlsplit(_with_scheme(address))
+        port = parts.port
     except ValueError:  # a port that is not a number, or out of range
         return False
+    return (
+        parts.scheme in SCHEMES
+        and bool(parts.hostname)
+        and port is not None
+        and port > 0
+        and not (parts.path or parts.query or parts.fragment or parts.username)
+    )
 
 
-def _probe(address: str, timeout: float) -> None:
-    """Open and close a TCP connection to a ``tcp://`` scheduler; raise OSError if nobody listens."""
+def _probe(address: str, timeout: float) -> dict[str, Any]:
+    """Ask the scheduler at ``address`` who it is, within ``timeout`` seconds; its identity.
+
+    A plain TCP connection first, for the quick answer when nobody listens (OSError). Then Dask's
+    own handshake and an ``identity`` request under one deadline: ``distributed.Client`` waits
+    forever on a peer that accepts the connection and is not a scheduler (Dask's HTTP dashboard
+    port, anything else; dask/distributed#8071), whatever its timeout. In a thread of its own with
+    its own event loop, so that a notebook's running loop is no obstacle.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
     parts = urlsplit(address)
-    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
-        return  # other transports (tls, ucx, inproc): the Client finds out
-    socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+    if parts.scheme == "tcp":
+        socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(ask(), timeout)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="dmca-dask-probe") as pool:
+        try:
+            reply = pool.submit(asyncio.run, bounded()).result()
+        except (OSError, TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - garbage from a peer that is not Dask: any error
+            raise OSError(f"not a Dask scheduler: its answer did not parse ({type(exc).__name__})") from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
+        raise OSError(f"not a Dask scheduler (it says it is {kind!r})")
+    return reply
 
 
 def _failure(fut: Any) -> BaseException:
@@ -163,7 +220,8 @@ class DaskExecutor:
         address = options.get("address")
         if address is not None and not _is_address(address):
             raise UsageError(
-                f"executor.address: expected a scheduler address like tcp://host:8786 or host:8786, got {address!r}"
+                "executor.address: expected a scheduler address like tcp://host:8786, tls://host:8786 "
+                f"or host:8786, got {address!r}"
             )
         if address and "allowed_failures" in options:
             raise UsageError(
@@ -180,7 +238,20 @@ class DaskExecutor:
             address = _with_scheme(address)
             timeout = _int_option(options, "connect_timeout", 1)
             try:
-                _probe(address, timeout)  # a Client that fails to connect leaves its event-loop thread behind
+                # a Client that fails to connect leaves its event-loop thread behind, or hangs
+                identity = _probe(address, timeout)
+            except (OSError, TimeoutError) as exc:
+                why = f"{type(exc).__name__}: {exc}" if str(exc) else f"no answer within {timeout} s"
+                raise UsageError(
+                    f"executor.address: cannot reach the Dask scheduler at {address} ({why})"
+                ) from None
+            if not identity.get("workers"):
+                warnings.warn(
+                    f"dmca: the Dask scheduler at {address} has no workers yet; the steps wait until one joins",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            try:
                 return stack.enter_context(Client(address, timeout=timeout, set_as_default=False))
             except (OSError, TimeoutError) as exc:
                 raise UsageError(
@@ -228,6 +299,7 @@ class DaskExecutor:
         names = (f"dmca-steps-{uuid.uuid4().hex[:12]}-{k}" for k in itertools.count())
         where: dict[str, list[int]] = {}  # task key -> the steps it runs
         lost: list[tuple[int, BaseException | None]] = []  # (step, exception)
+        refetched: Counter[int] = Counter()  # step -> times its finished result was lost and re-run
         with ExitStack() as stack:
             client = self._client(stack, n, options)
 
@@ -252,6 +324,19 @@ class DaskExecutor:
                 for fut in ready:
                     group = where.pop(fut.key)
                     res = got.get(fut.key)
+                    if (
+                        res is None
+                        and fut.status not in ("error", "cancelled")
+                        and refetched[group[0]] < REFETCHES
+                    ):
+                        # it finished, then its worker died before the driver had the result (a
+                        # step killing that worker, say; Dask may be computing it again already):
+                        # its steps are sound, run them again
+                        fut.release()
+                        for i in group:
+                            refetched[i] += 1
+                        done.update(submit([group]))
+                        continue
                     if res is None:  # errored or cancelled, maybe while its result was fetched
                         exc = _failure(fut)
                         if len(group) > 1 and not isinstance(exc, DmcaError):
