@@ -470,6 +470,41 @@ def _check_out_dir(path: Path, name: str) -> None:
         raise UsageError(f"{name} {path}: cannot write there: {os_reason(exc, path)}") from None
 
 
+def prepare_materials(
+    studies: Sequence[Any], executor: str, workers: int | None, options: Mapping[str, Any]
+) -> list[str]:
+    """Have the form factors the studies read ready before the run: a material model with
+    ``prepare(map_groups)`` computes what it lacks (PySCF's Δk groups) through the run's executor.
+    Returns the materials prepared. Anything wrong here (an unknown domain, bad params or
+    executor settings) is left for the run's own checks to report, with their locations."""
+    needed: list[str] = []
+    for study in studies:
+        try:
+            listing = getattr(plugins.get_domain(study.domain), "materials", None)
+            names = listing(study.hypothesis, study.params) if listing is not None else ()
+        except Exception:  # noqa: BLE001 - reported by the checks that follow, located
+            continue
+        needed += [str(n) for n in names if str(n) not in needed]
+    prepared = []
+    for name in needed:
+        try:
+            model = plugins.get_material_model(name)
+            ex = plugins.get_executor(executor)
+            ex.check(workers, options)
+        except DmcaError:
+            continue
+        prepare = getattr(model, "prepare", None)
+        if prepare is None:
+            continue
+
+        def map_groups(fn: Callable[[Any], Any], items: Sequence[Any], ex: Any = ex) -> list[Any]:
+            return ex.map(fn, items, workers=workers, options=options, on_result=lambda i, r: None)
+
+        prepare(map_groups)
+        prepared.append(name)
+    return prepared
+
+
 def _key_set(environ: Mapping[str, str]) -> bool:
     """An installed encryptor has a key in ``environ`` (its optional ``has_key``)."""
     return any(
@@ -599,6 +634,14 @@ def run_experiment(
     from .telemetry import TelemetryEmitter
 
     environ = os.environ if environ is None else environ
+    # before the checks: a domain's check builds its simulator, which reads the material's form
+    # factor and would compute a missing one there, in this process alone
+    prepare_materials(
+        cfg.studies,
+        executor or cfg.executor.name,
+        cfg.executor.workers if workers is None else workers,
+        executor_options(cfg),
+    )
     cfg, est_name = checked_run(
         cfg,
         config_path=config_path,

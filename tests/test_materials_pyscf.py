@@ -160,7 +160,7 @@ def test_damaged_cache_entry_is_recomputed(cached, monkeypatch) -> None:
 
     path = model.cache_path(cached["preset"])
     path.write_bytes(b"garbage")
-    monkeypatch.setattr(model, "compute", lambda preset, progress=None: cached["ff"])
+    monkeypatch.setattr(model, "compute", lambda preset, progress=None, map_groups=None: cached["ff"])
     ff, origin = model.load_or_compute("minimal")
     assert origin == "computed"
     assert model.load_or_compute("minimal")[1] == "cache"
@@ -422,3 +422,74 @@ def test_cache_that_cannot_be_written_costs_a_warning_not_the_result(
         assert main(["materials", "silicon", "--minimal", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["source"] == "computed"
     assert fake_compute == ["minimal"]
+
+
+def test_the_form_factor_groups_through_two_pool_workers_give_the_same_bits(minimal) -> None:
+    # issue #9: PySCF's work through the run's executor; the groups' sums are added in group
+    # order wherever they ran, so the table is the serial one to the last bit
+    from dmca_core.default_plugins.local_executor import LocalExecutor
+    from dmca_pyscf_materials.crystal_ff import crystal_form_factor
+
+    calls: list[int] = []
+
+    def on_pool(fn, items):
+        calls.append(len(items))
+        return LocalExecutor().map(fn, items, workers=2, options={}, on_result=lambda i, r: None)
+
+    cff = crystal_form_factor(minimal["scf"], minimal["preset"], map_groups=on_pool)
+    assert calls == [8]  # the 2x2x2 mesh's eight Δk groups
+    assert np.array_equal(cff.f2, minimal["ff"].f2)
+    assert cff.info["q_vectors"] == minimal["ff"].metadata["f_crys"]["q_vectors"]
+
+
+class _CountingExecutor:
+    """The local executor, recording how many items each map call got."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        from dmca_core.default_plugins.local_executor import LocalExecutor
+
+        self.inner, self.calls = LocalExecutor(), []
+
+    def check(self, workers, options) -> None:
+        self.inner.check(workers, options)
+
+    def map(self, fn, items, **kw):
+        self.calls.append(len(items))
+        return self.inner.map(fn, items, **kw)
+
+
+def test_a_sweep_computes_a_missing_form_factor_through_its_executor_first(
+    minimal, use_plugin, fallback, tmp_path, monkeypatch
+) -> None:
+    from dmca_core import hookimpl
+    from dmca_core.cli import main
+    from dmca_pyscf_materials import model as model_mod
+    from dmca_pyscf_materials import scf as scf_mod
+
+    counting = _CountingExecutor()
+
+    class Plugins:  # the pyscf model on the minimal preset (not shipped: computed), the executor
+        @hookimpl
+        def register_material_models(self, register) -> None:
+            register(model_mod.PyscfSilicon("minimal"))
+
+        @hookimpl
+        def register_executors(self, register) -> None:
+            register(counting)
+
+    monkeypatch.setenv("DMCA_CACHE_DIR", str(tmp_path / "cache"))  # cold
+    monkeypatch.setattr(scf_mod, "run_scf", lambda *_a, **_k: minimal["scf"])  # the session's SCF
+    use_plugin(Plugins())
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        f"seed: 1\nestimator: fallback\nexecutor: {{name: counting, workers: 1}}\n"
+        f"telemetry: {{path: {tmp_path / 't.jsonl'}}}\n"
+        "studies:\n  - {domain: direct_lab, hypothesis: DarkPhoton, treatment: exposure_kg_day, "
+        "outcome: counts, rows: 400, steps: 2}\n"
+    )
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert counting.calls == [8, 2]  # the eight Δk groups, then the two steps
+    cached = model_mod.read_form_factor(model_mod.cache_path(minimal["preset"]))
+    assert np.array_equal(cached.f2, minimal["ff"].f2)

@@ -160,6 +160,13 @@ class DirectLab:
         """Refuse bad ``params`` before a run starts (building the simulator checks them all)."""
         self.simulator(hypothesis, params)
 
+    def materials(self, hypothesis: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The target materials whose form factor a study of ``hypothesis`` reads (DarkPhoton's
+        electron scattering): the run has them ready before its steps, through its executor."""
+        if hypothesis != "DarkPhoton":
+            return ()
+        return (str({**SIGNALS[hypothesis].defaults, **params}["material"]),)
+
     def load(self, hypothesis: str, rows: int, seed: int, params: Mapping[str, Any]) -> DomainData:
         rows = scm.check_rows(NAME, rows)
         sim = self.simulator(hypothesis, params)

@@ -18,9 +18,11 @@ Units: q in alpha*m_e (which is the inverse bohr), energies in eV.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -102,14 +104,94 @@ def group_matrix_elements(
     return out
 
 
+#: ``map_groups(fn, items) -> list`` runs ``fn`` on every item, anywhere (an executor's map)
+MapGroups = Callable[[Callable[[int], "GroupSums"], list[int]], list["GroupSums"]]
+
+
+@attrs.frozen(eq=False)
+class GroupWork:
+    """What every Δk group's sum needs, and nothing else: picklable, so a group can run in a
+    worker process (the PySCF mean-field object stays behind). ``group_matrix_elements`` reads
+    ``cell``, ``kpts``, ``mo_coeff`` and ``nocc`` from it as from a :class:`ScfResult`."""
+
+    cell: Any
+    kpts: np.ndarray
+    mo_coeff: list[np.ndarray]
+    energies: list[np.ndarray]  # eV, per k-point
+    nocc: int
+    ints: np.ndarray  # integer mesh coordinates of the k-points
+    shift: float  # scissor shift of the conduction bands, eV
+    preset: Preset
+    symmetric: bool  # time reversal: only a half-space of q, counted twice
+    chunk: int  # G vectors per ft_aopair_kpts call
+
+    @property
+    def bins(self) -> tuple[int, int]:
+        return int(round(self.preset.q_max / self.preset.dq)), int(
+            round(self.preset.e_max_ev / self.preset.de_ev)
+        )
+
+
+@attrs.frozen(eq=False)
+class GroupSums:
+    """One Δk group's share of the sums (added up in group order, whoever computed them)."""
+
+    acc: np.ndarray  # (nq * nE,)
+    beyond: np.ndarray  # (nq,)
+    m2_sum: np.ndarray  # (nq,)
+    pairs: np.ndarray  # (nq,)
+    q_vectors: int
+
+
+def group_sums(work: GroupWork, gi: int) -> GroupSums:
+    """The transitions of the pairs (k, k + Δk) for the ``gi``-th Δk, binned in q and E."""
+    preset, kmesh = work.preset, np.asarray(work.preset.kmesh)
+    nk, nocc = len(work.kpts), work.nocc
+    nq, ne = work.bins
+    acc, beyond, m2_sum, pairs = np.zeros(nq * ne), np.zeros(nq), np.zeros(nq), np.zeros(nq)
+    lookup = {tuple(v): i for i, v in enumerate(work.ints)}
+    dm = work.ints[gi]
+    dk = (dm / kmesh) @ work.cell.reciprocal_vectors()
+    targets = [lookup[tuple((v + dm) % kmesh)] for v in work.ints]
+    e_cv = [
+        (work.energies[j][nocc:] + work.shift)[:, None] - work.energies[i][:nocc][None, :]
+        for i, j in enumerate(targets)
+    ]
+    gv = _gvectors(work.cell, dk, preset.q_max, half_space=work.symmetric)
+    qn = np.linalg.norm(gv + dk, axis=1)
+    for s in range(0, len(gv), work.chunk):
+        g = gv[s : s + work.chunk]
+        q = qn[s : s + work.chunk]
+        iq = np.minimum((q / preset.dq).astype(int), nq - 1)
+        pairs += np.bincount(iq, minlength=nq) * nk
+        for i, m in enumerate(group_matrix_elements(work, dk, g, targets)):  # type: ignore[arg-type]
+            m2 = m.real**2 + m.imag**2
+            m2_sum += np.bincount(iq, weights=m2.sum(axis=(1, 2)), minlength=nq)
+            w = m2 * q[:, None, None]
+            ie = (e_cv[i] / preset.de_ev).astype(int)  # (nc, nv)
+            inside = ie < ne
+            idx = iq[:, None, None] * ne + np.where(inside, ie, 0)[None]
+            acc += np.bincount(idx[:, inside].ravel(), weights=w[:, inside].ravel(), minlength=nq * ne)
+            beyond += np.bincount(iq, weights=w[:, ~inside].sum(axis=1), minlength=nq)
+    return GroupSums(acc, beyond, m2_sum, pairs, len(gv) * nk)
+
+
 def crystal_form_factor(
-    scf: ScfResult, preset: Preset, progress: Callable[[int, int], None] | None = None
+    scf: ScfResult,
+    preset: Preset,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    map_groups: MapGroups | None = None,
 ) -> CrystalFormFactor:
-    """Bin valence->conduction transitions of a KRKS run into |f_crys(q, E)|^2."""
+    """Bin valence->conduction transitions of a KRKS run into |f_crys(q, E)|^2.
+
+    ``map_groups``: how to run the N_k Δk groups (an executor's map: a run's worker processes or
+    Dask cluster); one after another here without it. The groups' sums are added in group order
+    either way, so the result is the same to the last bit.
+    """
     t0 = time.perf_counter()
     cell, kpts = scf.cell, scf.kpts
     nk = len(kpts)
-    nocc = scf.nocc
     kmesh = preset.kmesh
     ints = _mesh_index(cell, kpts, kmesh)
     lookup = {tuple(v): i for i, v in enumerate(ints)}
@@ -118,47 +200,36 @@ def crystal_form_factor(
     symmetric = all(m is not None for m in minus) and all(
         np.allclose(scf.mo_energy[i], scf.mo_energy[m], atol=1e-6) for i, m in enumerate(minus)
     )
-
     vbm, cbm = scf.band_edges_ev()
-    shift = preset.scissor_gap_ev - (cbm - vbm)
-    energies = [np.asarray(e) * HARTREE_EV for e in scf.mo_energy]
-    # transition energies E[i][c, v] for the pair (k_i -> k_j) are built per group below
-    nq = int(round(preset.q_max / preset.dq))
-    ne = int(round(preset.e_max_ev / preset.de_ev))
-    acc = np.zeros(nq * ne)
-    beyond = np.zeros(nq)
-    m2_sum = np.zeros(nq)
-    pairs = np.zeros(nq)
-    n_qvec = 0
     nao = cell.nao_nr()
-    chunk = max(16, int(_CHUNK_BYTES / (nk * nao * nao * 16)))
-    b = cell.reciprocal_vectors()
-    groups = np.asarray(ints)
-    for gi, dm in enumerate(groups):
-        dk = (dm / np.asarray(kmesh)) @ b
-        targets = [lookup[tuple((v + dm) % np.asarray(kmesh))] for v in ints]
-        e_cv = [
-            (energies[j][nocc:] + shift)[:, None] - energies[i][:nocc][None, :] for i, j in enumerate(targets)
-        ]
-        gv = _gvectors(cell, dk, preset.q_max, half_space=symmetric)
-        qn = np.linalg.norm(gv + dk, axis=1)
-        n_qvec += len(gv) * nk
-        for s in range(0, len(gv), chunk):
-            g = gv[s : s + chunk]
-            q = qn[s : s + chunk]
-            iq = np.minimum((q / preset.dq).astype(int), nq - 1)
-            pairs += np.bincount(iq, minlength=nq) * nk
-            for i, m in enumerate(group_matrix_elements(scf, dk, g, targets)):
-                m2 = m.real**2 + m.imag**2
-                m2_sum += np.bincount(iq, weights=m2.sum(axis=(1, 2)), minlength=nq)
-                w = m2 * q[:, None, None]
-                ie = (e_cv[i] / preset.de_ev).astype(int)  # (nc, nv)
-                inside = ie < ne
-                idx = iq[:, None, None] * ne + np.where(inside, ie, 0)[None]
-                acc += np.bincount(idx[:, inside].ravel(), weights=w[:, inside].ravel(), minlength=nq * ne)
-                beyond += np.bincount(iq, weights=w[:, ~inside].sum(axis=1), minlength=nq)
-        if progress is not None:
-            progress(gi + 1, len(groups))
+    work = GroupWork(
+        cell=cell,
+        kpts=np.asarray(kpts),
+        mo_coeff=list(scf.mo_coeff),
+        energies=[np.asarray(e) * HARTREE_EV for e in scf.mo_energy],
+        nocc=scf.nocc,
+        ints=ints,
+        shift=preset.scissor_gap_ev - (cbm - vbm),
+        preset=preset,
+        symmetric=symmetric,
+        chunk=max(16, int(_CHUNK_BYTES / (nk * nao * nao * 16))),
+    )
+    task = functools.partial(group_sums, work)
+    if map_groups is None:
+        parts = []
+        for gi in range(nk):
+            parts.append(task(gi))
+            if progress is not None:
+                progress(gi + 1, nk)
+    else:
+        parts = map_groups(task, list(range(nk)))
+    nq, ne = work.bins
+    acc, beyond, m2_sum, pairs = np.zeros(nq * ne), np.zeros(nq), np.zeros(nq), np.zeros(nq)
+    for part in parts:  # in group order, whatever order they were computed in
+        acc += part.acc
+        beyond += part.beyond
+        m2_sum += part.m2_sum
+        pairs += part.pairs
     norm = prefactor_ev(cell.vol) / (nk**2 * preset.dq * preset.de_ev) * (2.0 if symmetric else 1.0)
     f2 = acc.reshape(nq, ne) * norm
     return CrystalFormFactor(
@@ -169,9 +240,9 @@ def crystal_form_factor(
         mean_m2=np.divide(m2_sum, pairs, out=np.full(nq, np.nan), where=pairs > 0),
         info={
             "seconds": time.perf_counter() - t0,
-            "q_vectors": int(n_qvec),
+            "q_vectors": int(sum(p.q_vectors for p in parts)),
             "time_reversal_halving": bool(symmetric),
-            "scissor_shift_ev": float(shift),
+            "scissor_shift_ev": float(work.shift),
             "prefactor_ev": prefactor_ev(cell.vol),
         },
     )

@@ -47,9 +47,16 @@ def cache_path(preset: Preset) -> Path:
     return cache_dir() / f"silicon-{cache_key(preset)}.npz"
 
 
-def compute(preset: Preset, progress: Callable[[str], None] | None = None, *, scf: Any = None) -> FormFactor:
+def compute(
+    preset: Preset,
+    progress: Callable[[str], None] | None = None,
+    *,
+    scf: Any = None,
+    map_groups: Any = None,
+) -> FormFactor:
     """Run the SCF (unless ``scf``, a :class:`~.scf.ScfResult` of this preset, is given) and bin
-    the form factor (slow: see docs/materials.md for timings)."""
+    the form factor (slow: see docs/materials.md for timings). ``map_groups``: an executor's map
+    for the form factor's Δk groups (see :func:`~.crystal_ff.crystal_form_factor`)."""
     # PySCF is imported here so that merely loading the plugin stays cheap
     from .crystal_ff import ALPHA_ME_EV, crystal_form_factor, n_eff
     from .scf import run_scf
@@ -60,7 +67,9 @@ def compute(preset: Preset, progress: Callable[[str], None] | None = None, *, sc
     if scf is None:
         scf = run_scf(preset)
     say(f"SCF done in {scf.seconds:.0f} s: e_tot {scf.e_tot:.6f} Ha, gap {scf.band_gap_ev:.3f} eV")
-    cff = crystal_form_factor(scf, preset, progress=lambda i, n: say(f"form factor: group {i}/{n}"))
+    cff = crystal_form_factor(
+        scf, preset, progress=lambda i, n: say(f"form factor: group {i}/{n}"), map_groups=map_groups
+    )
     neff = n_eff(cff.q, cff.e_ev, cff.f2)
     meta: dict[str, Any] = {
         "cache_key": cache_key(preset),
@@ -110,6 +119,7 @@ def load_or_compute(
     *,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    map_groups: Any = None,
 ) -> tuple[FormFactor, str]:
     """The preset's form factor and where it came from: ``cache``, ``shipped`` or ``computed``.
 
@@ -132,7 +142,7 @@ def load_or_compute(
             ff = read_form_factor(shipped)
             if _matches(ff, preset):
                 return ff, "shipped"
-    ff = compute(preset, progress)
+    ff = compute(preset, progress, map_groups=map_groups)
     # saved even when use_cache is off (then a refresh): a later step that fails, such as writing
     # the command's plots, must not throw away minutes of work. A cache that cannot take the file
     # costs only the next run's time, so that is a warning, not an error.
@@ -170,3 +180,11 @@ class PyscfSilicon:
         if self._ff is None:
             self._ff, self.origin = load_or_compute(self.preset)
         return self._ff
+
+    def prepare(self, map_groups: Any) -> str:
+        """Before a run's steps: have the form factor ready, computing its Δk groups through
+        ``map_groups`` (the run's executor) when neither the cache nor the shipped table has it.
+        The steps then read it from the cache. Returns where it came from."""
+        if self._ff is None:
+            self._ff, self.origin = load_or_compute(self.preset, map_groups=map_groups)
+        return self.origin or ""
