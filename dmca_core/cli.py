@@ -129,26 +129,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     import attrs
 
     from .config import load_config
-    from .runner import run_experiment
 
     cfg = load_config(args.config)
     if args.address:
         cfg = attrs.evolve(cfg, executor=attrs.evolve(cfg.executor, address=args.address))
     if args.seed is not None:
         cfg = attrs.evolve(cfg, seed=args.seed)
-    if args.dry_run:
-        return _dry_run(cfg, args)
-    with _progress(_want_progress(args), "studies") as progress:
-        summary = run_experiment(
-            cfg,
-            config_path=str(args.config),
-            out_dir=Path(args.out) if args.out else None,
-            telemetry_path=Path(args.telemetry) if args.telemetry else None,
-            estimator=args.estimator,
-            executor=args.executor,
-            workers=args.workers,
-            progress=progress,
-        )
+    with _from_the_command_line("executor.address", "--address", bool(args.address)):
+        if args.dry_run:
+            return _dry_run(cfg, args)
+        with _progress(_want_progress(args), "steps") as progress:
+            summary = _run(cfg, args, progress)
+    return _report_run(summary, args)
+
+
+@contextmanager
+def _from_the_command_line(key: str, option: str, given: bool) -> Iterator[None]:
+    """Errors about ``key`` name ``option`` when the command line gave the value (they named the
+    config's line, where the value is not)."""
+    try:
+        yield
+    except UsageError as exc:
+        message = str(exc)
+        at = message.find(f"{key}:")
+        if not given or at < 0:
+            raise
+        raise UsageError(f"{option}:{message[at + len(key) + 1 :]}") from None
+
+
+def _run(cfg: Any, args: argparse.Namespace, progress: Any) -> Any:
+    from .runner import run_experiment
+
+    return run_experiment(
+        cfg,
+        config_path=str(args.config),
+        out_dir=Path(args.out) if args.out else None,
+        telemetry_path=Path(args.telemetry) if args.telemetry else None,
+        estimator=args.estimator,
+        executor=args.executor,
+        workers=args.workers,
+        progress=progress,
+    )
+
+
+def _report_run(summary: Any, args: argparse.Namespace) -> int:
+    """The summary line, warnings and failed steps of a finished run; its exit code."""
     failed = summary.failed
     written = f"results in {summary.out_dir}/ (results.json, summary.md, forest.png)"
     if summary.kept_earlier is not None:

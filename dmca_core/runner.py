@@ -655,6 +655,8 @@ def run_experiment(
     resolved = plugins.get_estimator(est_name).name
     run_id = uuid.uuid4().hex[:12]
     tasks = plan(cfg, resolved, run_id)
+    if progress is not None:  # the total is known now: "0/64", not "0/?" until a batch returns
+        progress(0, len(tasks))
     tel = cfg.telemetry
     telemetry_path = Path(tel.path)
     outcomes: list[StepOutcome | None] = [None] * len(tasks)

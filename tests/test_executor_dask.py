@@ -265,7 +265,7 @@ def test_progress_counts_each_result_as_it_arrives(plugins_in_process, address: 
         load_config(cfg_path), config_path=str(cfg_path), out_dir=tmp_path / "p", progress=progress
     )
     assert [o.error for o in summary.outcomes] == [None, None]
-    assert calls == [(1, 2), (2, 2)]
+    assert calls == [(0, 2), (1, 2), (2, 2)]  # the total first, then each result
 
 
 def test_an_unreachable_scheduler_is_one_line_exit_2(plugins_in_process, tmp_path: Path, capsys) -> None:
@@ -275,10 +275,7 @@ def test_an_unreachable_scheduler_is_one_line_exit_2(plugins_in_process, tmp_pat
     cfg = write_config(tmp_path, [hello_study()], {"name": "dask", "options": {"connect_timeout": 1}}, "down")
     assert run(cfg, tmp_path / "out", "--address", f"tcp://127.0.0.1:{port}") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert (
-        len(err) == 1
-        and f"executor.address: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err[0]
-    )
+    assert len(err) == 1 and f"--address: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err[0]
     assert not (tmp_path / "out").exists()
 
 
@@ -475,3 +472,14 @@ def test_a_sound_step_whose_result_is_lost_with_its_worker_runs_again(
         on_result=on_result,
     )
     assert results == [0, 1] and sorted(got) == [(0, 0), (1, 1)]
+
+
+def test_an_address_from_the_command_line_is_blamed_on_the_option(
+    plugins_in_process, tmp_path: Path, capsys
+) -> None:
+    # the error named the config's line, where no address was written
+    cfg = write_config(tmp_path, [hello_study()], {"name": "dask"}, "cli")
+    assert run(cfg, tmp_path / "out", "--address", "localhost") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["dmca: error: --address: expected a scheduler address like tcp://host:8786, "
+                   "tls://host:8786 or host:8786, got 'localhost'"]  # fmt: skip

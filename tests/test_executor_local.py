@@ -323,7 +323,7 @@ def test_progress_counts_each_result_as_it_arrives(plugins_in_process, tmp_path:
         load_config(cfg_path), config_path=str(cfg_path), out_dir=tmp_path / "p", progress=progress
     )
     assert [o.error for o in summary.outcomes] == [None, None]
-    assert calls == [(1, 2), (2, 2)]
+    assert calls == [(0, 2), (1, 2), (2, 2)]  # the total first, then each result
 
 
 @pytest.mark.parametrize(

@@ -279,9 +279,10 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     piped = _run_cli(["run", str(cfg), "--out", "p"], tmp_path, tty=False)
     assert piped == ""
     shown = _run_cli(["run", str(cfg), "--out", "t"], tmp_path, tty=True)
-    assert "studies" in shown and "4/4" in shown
+    # the total from the start (it showed 0/? until the first batch returned), in steps
+    assert "steps" in shown and "0/4" in shown and "4/4" in shown
     quiet = _run_cli(["run", str(cfg), "--out", "q", "--quiet"], tmp_path, tty=True)
-    assert "studies" not in quiet
+    assert "steps" not in quiet
 
 
 def test_encryption_without_an_encryptor_refuses_to_start(hello, tmp_path: Path, capsys) -> None:
