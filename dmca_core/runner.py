@@ -398,9 +398,14 @@ def preflight(
     *,
     estimator_field: str = "estimator",
     executor_field: str = "executor.name",
+    before_materials: Callable[[], None] | None = None,
 ) -> None:
     """Fail on bad input before anything runs or is written. ``*_field``: how the user gave the
-    estimator and the executor (a config key, or the command-line option that overrode it)."""
+    estimator and the executor (a config key, or the command-line option that overrode it).
+
+    ``before_materials``: called once every check that reads no material's form factor has
+    passed, before the studies whose domain reads one are checked (their check computes a
+    missing form factor): ``dmca run`` prepares the materials there, through its executor."""
     plugins.setup()
     fill_hypotheses(cfg, plugins.domains())  # before any label is used: results are keyed by it
     _named(estimator_field, plugins.get_estimator, estimator)
@@ -411,8 +416,16 @@ def preflight(
     _named("telemetry.sink", plugins.get_sink, cfg.telemetry.sink)
     if cfg.telemetry.encryption != "none":
         _named(f"telemetry.encryption: {cfg.telemetry.encryption}", plugins.get_encryptor)
+    later = []
     for i, study in enumerate(cfg.studies):
+        if before_materials is not None and study_materials(study):
+            later.append(i)
+            continue
         preflight_study(study, estimator, seed=cfg.seed, where=f"studies[{i}]")
+    if later:
+        before_materials()  # type: ignore[misc]
+    for i in later:
+        preflight_study(cfg.studies[i], estimator, seed=cfg.seed, where=f"studies[{i}]")
 
 
 def checked_out_dir(cfg: ExperimentConfig, out_dir: Path | None, config_path: str) -> Path:
@@ -479,12 +492,7 @@ def prepare_materials(
     executor settings) is left for the run's own checks to report, with their locations."""
     needed: list[str] = []
     for study in studies:
-        try:
-            listing = getattr(plugins.get_domain(study.domain), "materials", None)
-            names = listing(study.hypothesis, study.params) if listing is not None else ()
-        except Exception:  # noqa: BLE001 - reported by the checks that follow, located
-            continue
-        needed += [str(n) for n in names if str(n) not in needed]
+        needed += [n for n in study_materials(study) if n not in needed]
     prepared = []
     for name in needed:
         try:
@@ -500,9 +508,27 @@ def prepare_materials(
         def map_groups(fn: Callable[[Any], Any], items: Sequence[Any], ex: Any = ex) -> list[Any]:
             return ex.map(fn, items, workers=workers, options=options, on_result=lambda i, r: None)
 
-        prepare(map_groups)
+        try:
+            prepare(map_groups)
+        except (DmcaError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - PySCF out of memory, a group failing in a worker
+            raise PluginError(
+                f"material {name!r}: preparing its form factor failed: {type(exc).__name__}: "
+                f"{(str(exc).splitlines() or [''])[0][:300]}"
+            ) from None
         prepared.append(name)
     return prepared
+
+
+def study_materials(study: Any) -> tuple[str, ...]:
+    """The materials whose form factor ``study`` reads (its domain's optional ``materials``);
+    none when the domain is unknown or its params are bad (the checks report those)."""
+    try:
+        listing = getattr(plugins.get_domain(study.domain), "materials", None)
+        return tuple(str(n) for n in listing(study.hypothesis, study.params)) if listing is not None else ()
+    except Exception:  # noqa: BLE001 - reported by the checks, located
+        return ()
 
 
 def _key_set(environ: Mapping[str, str]) -> bool:
@@ -591,6 +617,7 @@ def checked_run(
     estimator: str | None = None,
     executor: str | None = None,
     workers: int | None = None,
+    before_materials: Callable[[ExperimentConfig], None] | None = None,
 ) -> tuple[ExperimentConfig, str]:
     """``cfg`` with the command line's overrides, checked as :func:`run_experiment` checks it
     before its first step (plugins, studies, executor settings), with FILE:LINE in its errors;
@@ -608,6 +635,7 @@ def checked_run(
             est_name,
             estimator_field="--estimator" if estimator else "estimator",
             executor_field="--executor" if executor else "executor.name",
+            before_materials=None if before_materials is None else lambda: before_materials(cfg),
         )
     except DmcaError as exc:
         raise located(exc, config_path) from None
@@ -634,14 +662,18 @@ def run_experiment(
     from .telemetry import TelemetryEmitter
 
     environ = os.environ if environ is None else environ
-    # before the checks: a domain's check builds its simulator, which reads the material's form
-    # factor and would compute a missing one there, in this process alone
-    prepare_materials(
-        cfg.studies,
-        executor or cfg.executor.name,
-        cfg.executor.workers if workers is None else workers,
-        executor_options(cfg),
-    )
+    path_field = "--telemetry" if telemetry_path is not None else "telemetry.path"  # for its errors
+
+    def before_materials(checked: ExperimentConfig) -> None:
+        # a domain's check builds its simulator, which reads the material's form factor and
+        # would compute a missing one there, in this process alone: it is made first, through
+        # the executor, once everything a typo could break has been checked (minutes of PySCF,
+        # or a cluster's connection, before a refusal would be lost)
+        checked_out_dir(checked, out_dir, config_path)
+        check_telemetry_file(checked, config_path=config_path, path_field=path_field, environ=environ)
+        ex = checked.executor
+        prepare_materials(checked.studies, ex.name, ex.workers, executor_options(checked))
+
     cfg, est_name = checked_run(
         cfg,
         config_path=config_path,
@@ -649,8 +681,8 @@ def run_experiment(
         estimator=estimator,
         executor=executor,
         workers=workers,
+        before_materials=before_materials,
     )
-    path_field = "--telemetry" if telemetry_path is not None else "telemetry.path"  # for its errors
     out = checked_out_dir(cfg, out_dir, config_path)
     resolved = plugins.get_estimator(est_name).name
     run_id = uuid.uuid4().hex[:12]

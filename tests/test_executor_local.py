@@ -355,7 +355,7 @@ def test_bad_executor_settings_are_one_line_exit_2(
 def test_address_on_the_command_line_reaches_the_executor(plugins_in_process, tmp_path: Path, capsys) -> None:
     cfg = write_config(tmp_path, [hello_study()], {"name": "local"}, "cli")
     assert run(cfg, tmp_path / "out", "--address", "tcp://127.0.0.1:8786") == 2
-    assert "executor.address: the local executor runs on this machine" in capsys.readouterr().err
+    assert "--address: the local executor runs on this machine" in capsys.readouterr().err
 
 
 def test_check_rejects_zero_workers() -> None:

@@ -619,3 +619,84 @@ def test_truth_in_ci_allows_an_exact_fit_its_rounding(fallback, use_plugin, tmp_
     (row,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     assert not row["ci_low"] <= 2.0 <= row["ci_high"]  # the interval misses 2 by rounding alone ...
     assert row["ci_high"] - row["ci_low"] < 1e-12 and row["truth_in_ci"] is True  # ... and counts
+
+
+class _PreparedSilicon:
+    """Silicon from the shipped table, recording ``prepare`` calls (and raising, if asked)."""
+
+    name, source, priority = "silicon", "test", 1000
+
+    def __init__(self, fail: bool = False) -> None:
+        self.prepared: list[object] = []
+        self.fail = fail
+
+    def form_factor(self):
+        from dmca_core.default_plugins.tabulated_materials import read_form_factor, shipped_path
+
+        return read_form_factor(shipped_path())
+
+    def prepare(self, map_groups) -> str:
+        self.prepared.append(map_groups)
+        if self.fail:
+            raise MemoryError("PySCF ran out of memory\nsecond line")
+        return "test"
+
+
+class _ModelPlugin:
+    def __init__(self, model: _PreparedSilicon) -> None:
+        self.model = model
+
+    @hookimpl
+    def register_material_models(self, register) -> None:
+        register(self.model)
+
+
+DARK_PHOTON = "  - {domain: direct_lab, hypothesis: DarkPhoton, treatment: exposure_kg_day, outcome: counts, rows: 300}\n"
+
+
+def _dark_photon_config(
+    tmp_path: Path, extra: str = "", estimator: str = "fallback", tag: str = "exp"
+) -> Path:
+    cfg = tmp_path / f"{tag}.yaml"
+    cfg.write_text(
+        f"seed: 1\nestimator: {estimator}\nexecutor: {{workers: 1}}\n"
+        f"telemetry: {{path: {tmp_path / 't.jsonl'}}}\nstudies:\n{DARK_PHOTON}{extra}"
+    )
+    return cfg
+
+
+def test_materials_are_prepared_once_everything_else_was_checked(
+    fallback, use_plugin, tmp_path, capsys
+) -> None:
+    model = _PreparedSilicon()
+    use_plugin(_ModelPlugin(model))
+    # a typo anywhere is refused before the (possibly minutes long) preparation
+    bad_study = (
+        "  - {domain: direct_lab, hypothesis: WIMP, treatment: exposure_kg_day, outcome: counts, rows: 3}\n"
+    )
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for argv, said in (
+        (
+            [str(_dark_photon_config(tmp_path, estimator="nosuch", tag="est"))],
+            "estimator: unknown estimator 'nosuch'",
+        ),
+        ([str(_dark_photon_config(tmp_path, extra=bad_study, tag="rows"))], "studies[1].rows: 3"),
+        ([str(_dark_photon_config(tmp_path, tag="out")), "--out", str(a_file / "sub")], "--out"),
+        ([str(_dark_photon_config(tmp_path, tag="tel")), "--telemetry", str(tmp_path)], "--telemetry"),
+    ):
+        out = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
+        assert main(["run", *argv, *out, "--quiet"]) == 2
+        assert said in capsys.readouterr().err
+    assert model.prepared == []
+    assert main(["run", str(_dark_photon_config(tmp_path)), "--out", str(tmp_path / "ok"), "--quiet"]) == 0
+    assert len(model.prepared) == 1  # then the run prepares it, through its executor
+
+
+def test_a_failing_preparation_is_one_line(fallback, use_plugin, tmp_path, capsys) -> None:
+    use_plugin(_ModelPlugin(_PreparedSilicon(fail=True)))
+    assert main(["run", str(_dark_photon_config(tmp_path)), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "dmca: error: material 'silicon': preparing its form factor failed: MemoryError: PySCF ran out of memory\n"
+    )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "t.jsonl").exists()

@@ -209,7 +209,10 @@ def _init_worker(blas_threads: int) -> None:
     keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     # fewer threads than the share, if the user asked for fewer
     threads = min(
-        [blas_threads, *(int(v) for k in keys if (v := os.environ.get(k, "")).isdigit() and int(v) > 0)]
+        [
+            blas_threads,
+            *(int(v) for k in keys if (v := os.environ.get(k, "")).isascii() and v.isdigit() and int(v) > 0),
+        ]
     )
     for key in keys:
         os.environ[key] = str(threads)

@@ -113,8 +113,10 @@ def _keep_our_forkserver_preload() -> None:
 
 
 def _with_scheme(address: str) -> str:
-    """``host:port`` as Dask reads it (TCP, its default transport); a ``scheme://`` address as it is."""
-    return address if "://" in address else f"tcp://{address}"
+    """``host:port`` as Dask reads it (TCP, its default transport); a ``scheme://`` address with
+    its scheme in lower case (Dask knows ``tcp``, not ``TCP``)."""
+    scheme, sep, rest = address.partition("://")
+    return f"{scheme.lower()}://{rest}" if sep else f"tcp://{address}"
 
 
 SCHEMES = ("tcp", "tls")  # the transports a scheduler address may name
@@ -162,7 +164,12 @@ def _probe(address: str, timeout: float) -> dict[str, Any]:
         socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
 
     async def ask() -> Any:
-        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        try:
+            comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        except (OSError, TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. tls:// without Dask's TLS settings: said as it is
+            raise OSError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         try:
             await comm.write({"op": "identity", "reply": True})
             return await comm.read()
@@ -179,7 +186,7 @@ def _probe(address: str, timeout: float) -> dict[str, Any]:
             raise
         except Exception as exc:  # noqa: BLE001 - garbage from a peer that is not Dask: any error
             raise OSError(f"not a Dask scheduler: its answer did not parse ({type(exc).__name__})") from None
-    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+    if not isinstance(reply, dict) or "Scheduler" not in str(reply.get("type")):  # or a subclass
         kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
         raise OSError(f"not a Dask scheduler (it says it is {kind!r})")
     return reply
@@ -330,8 +337,8 @@ class DaskExecutor:
                         and refetched[group[0]] < REFETCHES
                     ):
                         # it finished, then its worker died before the driver had the result (a
-                        # step killing that worker, say; Dask may be computing it again already):
-                        # its steps are sound, run them again
+                        # step killing that worker, say), and the future as_completed handed over
+                        # is no longer finished: its steps are sound, run them again
                         fut.release()
                         for i in group:
                             refetched[i] += 1
