@@ -43,14 +43,28 @@ def telemetry(tmp_path: Path) -> Path:
 
 
 @contextlib.contextmanager
+def foreground() -> Iterator[None]:
+    """Start children as a terminal starts a command, with SIGINT at its default. Run in the
+    background by a shell without job control (`.ci/run &`), these tests inherit SIGINT ignored,
+    and so would the server: uvicorn, which handles SIGINT whatever the inherited setting, then
+    shuts down cleanly and exits 0 instead of 130."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # exec resets it to default
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def serving(telemetry: Path, **extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`sidrce serve` in a process on a free port; yields its base URL once /readyz is 200."""
-    proc = subprocess.Popen(
-        sidrce_cmd("serve", "--telemetry", str(telemetry), "--port", "0"),
-        stderr=subprocess.PIPE,
-        text=True,
-        env=serve_env(**extra),
-    )
+    with foreground():
+        proc = subprocess.Popen(
+            sidrce_cmd("serve", "--telemetry", str(telemetry), "--port", "0"),
+            stderr=subprocess.PIPE,
+            text=True,
+            env=serve_env(**extra),
+        )
     try:
         assert proc.stderr is not None
         ready, _, _ = select.select([proc.stderr], [], [], 60)
@@ -265,7 +279,8 @@ def uvicorn_app(telemetry: Path, **extra: str) -> Iterator[tuple[str, subprocess
         "warning",
     ]
     env = serve_env(SIDRCE_TELEMETRY=str(telemetry), **extra)
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    with foreground():
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
 
