@@ -11,7 +11,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -365,6 +365,25 @@ def test_batch_encrypted_telemetry_from_dask_workers_opens_without_gaps(
     base.check_encrypted_run(tmp_path, {"name": "dask", "address": address}, use_plugin, monkeypatch)
 
 
+def _kill_step1s_worker(tmp_path: Path, got: list[tuple[int, int]]) -> Callable[[int, int], None]:
+    """An ``on_result`` that records each result and, at step 0's, holds the driver until step 1
+    is done (:func:`_fetched_late` marks it), then kills the worker holding step 1's result."""
+    import signal
+    import time
+
+    def on_result(i: int, res: int) -> None:
+        got.append((i, res))
+        if i == 0:
+            mark = tmp_path / "step1"
+            deadline = time.monotonic() + 30
+            while not mark.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)  # its result is in the worker's memory
+            os.kill(int(mark.read_text()), signal.SIGKILL)
+
+    return on_result
+
+
 def _fetched_late(item: tuple[int, str]) -> int:
     """Step 0 returns at once. Step 1 returns too, after step 0, noting its worker's pid; run again
     (its result lost with that worker) it raises."""
@@ -390,24 +409,11 @@ def test_a_result_lost_while_fetched_whose_rerun_fails_is_reported_not_waited_fo
     again and that run fails. The step is reported lost, and the run ends. (When Dask's
     ``as_completed`` fetched the results itself, such a failure ended its fetching task and the
     run waited forever: seen once in 60 runs of a loop of the batch-mates test.)"""
-    import signal
-    import time
-
     from dmca_core.errors import DmcaError
     from dmca_dask_executor.plugin import DaskExecutor
 
     got: list[tuple[int, int]] = []
-
-    def on_result(i: int, res: int) -> None:
-        got.append((i, res))
-        if i == 0:  # hold the driver until step 1 is done, then kill the worker holding its result
-            mark = tmp_path / "step1"
-            deadline = time.monotonic() + 30
-            while not mark.exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(0.2)  # its result is in the worker's memory
-            os.kill(int(mark.read_text()), signal.SIGKILL)
-
+    on_result = _kill_step1s_worker(tmp_path, got)
     items = [(0, str(tmp_path)), (1, str(tmp_path))]
     with pytest.raises(DmcaError, match=r"1 of 2 steps were lost on the Dask cluster, first step 1: "):
         DaskExecutor().map(
@@ -448,23 +454,10 @@ def test_a_sound_step_whose_result_is_lost_with_its_worker_runs_again(
     result: the step is run again, not reported lost. In this timing Dask's own gather computes
     the lost key again; the executor's resubmission covers a future handed over by as_completed
     that is no longer finished when its batch is read (a window too narrow to hit on purpose)."""
-    import signal
-    import time
-
     from dmca_dask_executor.plugin import DaskExecutor
 
     got: list[tuple[int, int]] = []
-
-    def on_result(i: int, res: int) -> None:
-        got.append((i, res))
-        if i == 0:  # hold the driver until step 1 is done, then kill the worker holding its result
-            mark = tmp_path / "step1"
-            deadline = time.monotonic() + 30
-            while not mark.exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(0.2)
-            os.kill(int(mark.read_text()), signal.SIGKILL)
-
+    on_result = _kill_step1s_worker(tmp_path, got)
     items = [(0, str(tmp_path)), (1, str(tmp_path))]
     results = DaskExecutor().map(
         _fetched_late_sound,
