@@ -53,6 +53,11 @@ class TelemetryRejected(DmcaError):
         self.detail = detail
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to one line of at most 300 characters, for a one-line report."""
+    return (str(exc).splitlines() or [""])[0][:300]
+
+
 def os_reason(exc: OSError, path: Path) -> str:
     """A short reason why writing to ``path`` (or creating it as a folder) failed, for one line."""
     if isinstance(exc, FileExistsError) and exc.filename == str(path):

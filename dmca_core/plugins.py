@@ -258,6 +258,15 @@ def encryptors() -> dict[str, Any]:
     return winners("register_encryptors")[0]
 
 
+def encryption_key_set(environ: Mapping[str, str]) -> bool:
+    """Whether an installed encryptor has a key in ``environ`` (its optional ``has_key``): the
+    telemetry is then meant to be sealed (dmca warns about plaintext, SIDRCE refuses it)."""
+    return any(
+        callable(getattr(enc, "has_key", None)) and bool(enc.has_key(environ))
+        for enc in encryptors().values()
+    )
+
+
 def executors() -> dict[str, Any]:
     setup()
     return winners("register_executors")[0]

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import plugins
 from .config import NO_HYPOTHESIS, CostModel, ExperimentConfig, StudyConfig, fill_hypotheses, locate, located
-from .errors import DataError, DmcaError, OutputError, PluginError, UsageError, os_reason
+from .errors import DataError, DmcaError, OutputError, PluginError, UsageError, first_line, os_reason
 from .opsmeter import FitMeter, measure_step
 from .plugin_checks import one_line
 from .types import DomainData, Graph, Table, Truth
@@ -487,35 +487,33 @@ def prepare_materials(
     studies: Sequence[Any], executor: str, workers: int | None, options: Mapping[str, Any]
 ) -> list[str]:
     """Have the form factors the studies read ready before the run: a material model with
-    ``prepare(map_groups)`` computes what it lacks (PySCF's Δk groups) through the run's executor.
-    Returns the materials prepared. Anything wrong here (an unknown domain, bad params or
-    executor settings) is left for the run's own checks to report, with their locations."""
+    ``prepare(map_groups)`` computes what it lacks (PySCF's Δk groups) through the run's executor,
+    whose name and settings :func:`preflight` has checked. Returns the materials prepared. An
+    unknown material or a study's bad params are left for the studies' checks to report, located."""
     needed: list[str] = []
     for study in studies:
         needed += [n for n in study_materials(study) if n not in needed]
+    ex = plugins.get_executor(executor)
+
+    def map_groups(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        return ex.map(fn, items, workers=workers, options=options, on_result=lambda i, r: None)
+
     prepared = []
     for name in needed:
         try:
             model = plugins.get_material_model(name)
-            ex = plugins.get_executor(executor)
-            ex.check(workers, options)
         except DmcaError:
             continue
         prepare = getattr(model, "prepare", None)
         if prepare is None:
             continue
-
-        def map_groups(fn: Callable[[Any], Any], items: Sequence[Any], ex: Any = ex) -> list[Any]:
-            return ex.map(fn, items, workers=workers, options=options, on_result=lambda i, r: None)
-
         try:
             prepare(map_groups)
         except (DmcaError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - PySCF out of memory, a group failing in a worker
             raise PluginError(
-                f"material {name!r}: preparing its form factor failed: {type(exc).__name__}: "
-                f"{(str(exc).splitlines() or [''])[0][:300]}"
+                f"material {name!r}: preparing its form factor failed: {type(exc).__name__}: {first_line(exc)}"
             ) from None
         prepared.append(name)
     return prepared
@@ -529,14 +527,6 @@ def study_materials(study: Any) -> tuple[str, ...]:
         return tuple(str(n) for n in listing(study.hypothesis, study.params)) if listing is not None else ()
     except Exception:  # noqa: BLE001 - reported by the checks, located
         return ()
-
-
-def _key_set(environ: Mapping[str, str]) -> bool:
-    """An installed encryptor has a key in ``environ`` (its optional ``has_key``)."""
-    return any(
-        callable(getattr(enc, "has_key", None)) and bool(enc.has_key(environ))
-        for enc in plugins.encryptors().values()
-    )
 
 
 def executor_options(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -711,7 +701,7 @@ def run_experiment(
         )
     except DmcaError as exc:
         raise located(exc, config_path) from None
-    if tel.encryption == "none" and _key_set(environ):
+    if tel.encryption == "none" and plugins.encryption_key_set(environ):
         warnings.warn(
             f"dmca: warning: {telemetry_path}: telemetry written in plaintext (telemetry.encryption: "
             "none) while a telemetry key is set; SIDRCE refuses plaintext records while it has the "

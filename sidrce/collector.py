@@ -433,12 +433,11 @@ class Aggregator:
         """Whether every record should come sealed: an installed encryptor has a key in
         :attr:`environ` (its optional ``has_key``), and plaintext is not allowed."""
         if self._expects is None:
+            from dmca_core import plugins
+
             # this loads the plugins (~0.1 s) also for a plain file, which the C scanner alone
             # used to read: the price of asking every encryptor, not only the aes-gcm one
-            self._expects = not self.allow_plaintext and any(
-                callable(getattr(enc, "has_key", None)) and bool(enc.has_key(self.environ))
-                for enc in self.encryptors()
-            )
+            self._expects = not self.allow_plaintext and plugins.encryption_key_set(self.environ)
         return self._expects
 
     def encryptors(self) -> list[Any]:

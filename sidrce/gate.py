@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dmca_core.errors import first_line
 from sidrce.fti import GRADES, TOL
+
+__all__ = ["first_line", "printable", "rejection_hint", "verdict"]  # first_line: for cli and server
 
 
 def printable(text: str) -> str:
@@ -13,11 +16,6 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message cut to one line of at most 300 characters, for a one-line report."""
-    return (str(exc).splitlines() or [""])[0][:300]
 
 
 KEY_HINT = "sealed with a key that is not configured; set SIDRCE_AES_KEY (or SIDRCE_AES_KEYS) to the key the emitter used"

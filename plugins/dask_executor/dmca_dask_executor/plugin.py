@@ -32,7 +32,7 @@ from dmca_core.default_plugins.local_executor import (
     plugin_modules,
     start_forkserver,
 )
-from dmca_core.errors import DmcaError, UsageError
+from dmca_core.errors import DmcaError, UsageError, first_line
 from dmca_core.interrupts import held
 
 OPTIONS = ("retries", "allowed_failures", "connect_timeout", "batch")
@@ -169,7 +169,7 @@ def _probe(address: str, timeout: float) -> dict[str, Any]:
         except (OSError, TimeoutError):
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. tls:// without Dask's TLS settings: said as it is
-            raise OSError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise OSError(f"{type(exc).__name__}: {first_line(exc)}") from None
         try:
             await comm.write({"op": "identity", "reply": True})
             return await comm.read()
